@@ -1,0 +1,190 @@
+"""The `rag` command line: a thin layer over the library in `rag/`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rag import load_settings, open_retriever, update_index
+from rag.errors import RagError
+
+app = typer.Typer(
+    help="Cited question answering over news articles (Arabic and more).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+index_app = typer.Typer(help="Build, update and inspect the index.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval and answers on XQuAD.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
+
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: RAG_CORPUS_DIR or the sample corpus).")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR or ./index).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (default: RAG_CONFIG or ./rag.toml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class _Progress:
+    """A tqdm bar on stderr for embedding work; silent when there is nothing to do."""
+
+    def __init__(self, description: str, enabled: bool = True) -> None:
+        self.description = description
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.description, unit="chunk", file=sys.stderr, leave=False)
+        self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+    settings = load_settings(config, corpus_dir=corpus, index_dir=index)
+    progress = _Progress("embedding", enabled=sys.stderr.isatty() or not as_json)
+    try:
+        report = update_index(settings, rebuild=rebuild, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    verb = "built" if rebuild else "updated"
+    typer.echo(
+        f"index {verb} in {settings.index_dir}: {report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
+    )
+    for error in report.errors:
+        typer.echo(f"skipped: {error['path']}: {error['error']}" if "ignored" not in error["error"] and "left empty" not in error["error"]
+                   else f"warning: {error['error']}", err=True)
+
+
+@index_app.command("build")
+def index_build(corpus: CorpusOpt = None, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the index from scratch (the old one stays live until the new one is complete)."""
+    _run_update(corpus, index, config, as_json, rebuild=True)
+
+
+@index_app.command("update")
+def index_update(corpus: CorpusOpt = None, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Embed only new or changed articles and drop deleted ones (builds the index if there is none)."""
+    _run_update(corpus, index, config, as_json, rebuild=False)
+
+
+@index_app.command("status")
+def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """What the index holds: articles, chunks, outlets, embedder."""
+    from rag.store import IndexStore
+
+    settings = load_settings(config, index_dir=index)
+    status = IndexStore.open(settings.index_dir).status()
+    if as_json:
+        _print_json(status)
+        return
+    typer.echo(f"{status['index_dir']}: {status['articles']} articles, {status['chunks']} chunks, embedder {status['embedder']}")
+    for outlet, count in status["outlets"].items():
+        typer.echo(f"  {count:6d}  {outlet}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Question or keywords, in any language.")],
+    k: Annotated[int, typer.Option("-k", help="Number of passages.", min=1, max=100)] = 5,
+    outlet: Annotated[Optional[str], typer.Option(help="Only this outlet.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Only articles dated on/before YYYY-MM-DD.")] = None,
+    lang: Annotated[Optional[str], typer.Option(help="Only articles in this language (ar, en, …).")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    per_article: Annotated[bool, typer.Option("--per-article", help="At most one passage per article.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the name aliases used.")] = False,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked passages with their article, outlet and date."""
+    from rag.corpus import parse_date
+    from rag.store import Filters
+
+    if mode not in ("hybrid", "dense", "bm25"):
+        raise RagError(f"--mode {mode!r}: use hybrid, dense or bm25")
+    for name, value in (("--since", since), ("--until", until)):
+        if value and parse_date(value) is None:
+            raise RagError(f"{name} {value!r} is not a date; use YYYY-MM-DD")
+    settings = load_settings(config, index_dir=index)
+    retriever = open_retriever(settings)
+    filters = Filters(outlet=outlet, since=parse_date(since), until=parse_date(until), lang=lang)
+    result = retriever.search(query, k=k, filters=filters, mode=mode, per_article=per_article)  # type: ignore[arg-type]
+    if as_json:
+        _print_json(result.to_dict(explain=explain))
+        return
+    if explain:
+        for note in result.expansion.notes:
+            typer.echo(f"expansion: {json.dumps(note, ensure_ascii=False)}")
+    if not result.hits:
+        typer.echo("no passages found")
+    for hit in result.hits:
+        c = hit.chunk
+        typer.echo(f"[{hit.rank}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}  score={hit.score:.4f}")
+        typer.echo(f"    {c.text[:300]}{'…' if len(c.text) > 300 else ''}")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Annotated[str, typer.Option(help="Evaluation set (xquad).")] = "xquad",
+    query_lang: Annotated[str, typer.Option("--query-lang", help="Language of the questions: en or ar.")] = "en",
+    data: Annotated[Optional[Path], typer.Option(help="Folder with xquad.ar.json and xquad.<lang>.json.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+    names: Annotated[bool, typer.Option("--names/--no-names", help="Use cross-lingual name expansion.")] = True,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recall@1/5/10 and MRR@10 of dense, BM25 and hybrid retrieval on XQuAD (Arabic paragraphs)."""
+    from rag.evaluation import evaluate_retrieval
+
+    if dataset != "xquad":
+        raise RagError(f"--dataset {dataset!r}: only 'xquad' is available")
+    settings = load_settings(config)
+    progress = _Progress("embedding paragraphs")
+    try:
+        result = evaluate_retrieval(settings, query_lang=query_lang, data_dir=data, limit=limit, expand_names=names, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(f"XQuAD: {result['questions']} {query_lang} questions → {result['paragraphs']} Arabic paragraphs ({result['embedder']})")
+    typer.echo(f"{'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")
+    for mode, m in result["metrics"].items():
+        typer.echo(f"{mode:8} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['recall@10']:6.3f} {m['mrr@10']:7.3f}")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

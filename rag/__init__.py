@@ -1,0 +1,60 @@
+"""rag: cited question answering over (mostly Arabic) news articles.
+
+The library calls behind the CLI and the server::
+
+    from rag import load_settings, update_index, open_retriever
+    settings = load_settings(corpus_dir="examples/corpus")
+    update_index(settings)
+    hits = open_retriever(settings).search("What did Lavrov say about Raqqa?").hits
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.config import Settings, load_settings
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.retrieval import Retriever
+    from rag.store import UpdateReport
+
+__all__ = ["RagError", "Settings", "load_settings", "open_retriever", "update_index"]
+__version__ = "0.1.0"
+
+
+def update_index(
+    settings: Settings,
+    *,
+    corpus_dir: Path | None = None,
+    rebuild: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> "UpdateReport":
+    """Bring the index in `settings.index_dir` up to date with the corpus (or rebuild it)."""
+    from rag.embeddings import load_embedder
+    from rag.names import install as install_names
+    from rag.store import IndexWriter
+
+    install_names(settings)
+    writer = IndexWriter(
+        settings.index_dir,
+        load_embedder(settings.embedder, settings.threads),
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap_tokens=settings.chunk_overlap_tokens,
+    )
+    return writer.update(corpus_dir or settings.corpus_dir, rebuild=rebuild, outlets=settings.outlets, progress=progress)
+
+
+def open_retriever(settings: Settings, *, expand_names: bool = True) -> "Retriever":
+    """A retriever over the built index, with the configured query expanders."""
+    from rag.embeddings import load_embedder
+    from rag.names import NameExpander
+    from rag.retrieval import Retriever
+    from rag.store import IndexStore
+
+    store = IndexStore.open(settings.index_dir)
+    embedder = load_embedder(settings.embedder, settings.threads)
+    expanders = [NameExpander.from_settings(settings, embedder)] if expand_names else []
+    return Retriever(store, embedder, expanders)

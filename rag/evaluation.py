@@ -1,0 +1,157 @@
+"""Measuring the product on XQuAD (Artetxe et al., 2020; CC BY-SA 4.0).
+
+XQuAD has 240 paragraphs with 1,190 questions, professionally translated;
+the same question ids exist in every language, so English questions can be
+asked against the Arabic paragraphs: a real cross-lingual test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.config import PACKAGE_DIR, Settings
+from rag.errors import RagError
+
+
+def default_xquad_dir() -> Path:
+    env = os.environ.get("RAG_XQUAD_DIR")
+    return Path(env) if env else PACKAGE_DIR.parent.parent / "shared" / "eval" / "xquad"
+
+
+@dataclass
+class XQuADQuestion:
+    id: str
+    question: str
+    answers: list[str]
+    paragraph_id: str
+
+
+@dataclass
+class XQuAD:
+    paragraphs: dict[str, str]  # paragraph id → Arabic text
+    questions: list[XQuADQuestion]
+
+
+def load_xquad(data_dir: Path | None = None, query_lang: str = "ar") -> XQuAD:
+    """Arabic paragraphs with the questions (and gold answers) of `query_lang`."""
+    data_dir = Path(data_dir or default_xquad_dir())
+    ar_path, q_path = data_dir / "xquad.ar.json", data_dir / f"xquad.{query_lang}.json"
+    for path in (ar_path, q_path):
+        if not path.exists():
+            raise RagError(f"{path} not found; pass --data DIR with the XQuAD files or set RAG_XQUAD_DIR")
+    paragraphs: dict[str, str] = {}
+    gold: dict[str, str] = {}
+    for a, article in enumerate(json.loads(ar_path.read_text(encoding="utf-8"))["data"]):
+        for p, para in enumerate(article["paragraphs"]):
+            pid = f"xquad-{a:02d}-{p:02d}"
+            paragraphs[pid] = para["context"].strip()
+            gold.update({qa["id"]: pid for qa in para["qas"]})
+    questions = []
+    for article in json.loads(q_path.read_text(encoding="utf-8"))["data"]:
+        for para in article["paragraphs"]:
+            for qa in para["qas"]:
+                if qa["id"] in gold:
+                    questions.append(
+                        XQuADQuestion(qa["id"], qa["question"], [x["text"] for x in qa["answers"]], gold[qa["id"]])
+                    )
+    return XQuAD(paragraphs, questions)
+
+
+def write_corpus(paragraphs: dict[str, str], corpus_dir: Path) -> Path:
+    """The paragraphs as a JSONL corpus (no titles, outlet unknown)."""
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    path = corpus_dir / "xquad.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for pid, text in paragraphs.items():
+            handle.write(json.dumps({"id": pid, "title": "", "text": text, "lang": "ar"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def eval_index_settings(settings: Settings, name: str, paragraphs: dict[str, str]) -> Settings:
+    """Settings whose corpus/index live in the cache, keyed by content and embedder, built once."""
+    digest = hashlib.sha1(
+        json.dumps([settings.embedder, settings.chunk_tokens, settings.chunk_overlap_tokens, sorted(paragraphs)]).encode()
+    ).hexdigest()[:10]
+    base = settings.cache_dir / "eval" / f"{name}-{digest}"
+    write_corpus(paragraphs, base / "corpus")
+    return settings.replace(corpus_dir=base / "corpus", index_dir=base / "index")
+
+
+@dataclass
+class RankingMetrics:
+    recall_at_1: float
+    recall_at_5: float
+    recall_at_10: float
+    mrr_at_10: float
+    n: int
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "recall@1": round(self.recall_at_1, 4),
+            "recall@5": round(self.recall_at_5, 4),
+            "recall@10": round(self.recall_at_10, 4),
+            "mrr@10": round(self.mrr_at_10, 4),
+            "n": self.n,
+        }
+
+
+def ranking_metrics(ranks: Iterable[int | None]) -> RankingMetrics:
+    """Metrics from the 1-based rank of the gold item per question (None if not in the top 10)."""
+    ranks = list(ranks)
+    n = len(ranks) or 1
+
+    def recall(k: int) -> float:
+        return sum(r is not None and r <= k for r in ranks) / n
+
+    mrr = sum(1 / r for r in ranks if r is not None and r <= 10) / n
+    return RankingMetrics(recall(1), recall(5), recall(10), mrr, len(ranks))
+
+
+def gold_rank(article_ids: list[str], gold: str) -> int | None:
+    return article_ids.index(gold) + 1 if gold in article_ids else None
+
+
+def evaluate_retrieval(
+    settings: Settings,
+    query_lang: str = "en",
+    data_dir: Path | None = None,
+    limit: int | None = None,
+    modes: tuple[str, ...] = ("dense", "bm25", "hybrid"),
+    expand_names: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Recall@1/5/10 and MRR@10 per retrieval mode over the Arabic XQuAD paragraphs."""
+    from rag import open_retriever, update_index
+
+    data = load_xquad(data_dir, query_lang)
+    eval_settings = eval_index_settings(settings, "xquad-ar", data.paragraphs)
+    update_index(eval_settings, progress=progress)
+    retriever = open_retriever(eval_settings, expand_names=expand_names)
+    questions = data.questions[:limit] if limit else data.questions
+    ranks: dict[str, list[int | None]] = {mode: [] for mode in modes}
+    latencies: list[float] = []
+    import time
+
+    for question in questions:
+        for mode in modes:
+            start = time.perf_counter()
+            result = retriever.search(question.question, k=10, mode=mode, per_article=True)  # type: ignore[arg-type]
+            latencies.append(time.perf_counter() - start)
+            ranks[mode].append(gold_rank([h.chunk.article_id for h in result.hits], question.paragraph_id))
+    return {
+        "dataset": "xquad",
+        "query_lang": query_lang,
+        "paragraphs": len(data.paragraphs),
+        "questions": len(questions),
+        "embedder": settings.embedder,
+        "name_expansion": expand_names,
+        "metrics": {mode: ranking_metrics(r).to_dict() for mode, r in ranks.items()},
+        "mean_search_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
+    }

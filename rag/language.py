@@ -1,0 +1,138 @@
+"""Language handling shared by indexing and querying: script detection,
+Arabic orthographic normalisation and the tokens that lexical search uses.
+
+Arabic is written with optional short vowels (diacritics), decorative
+elongation (tatweel), several alef forms and attached clitics (و, ب, ل, ال …).
+Two spellings of the same word must produce the same token, or BM25 and the
+name matcher miss obvious matches.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ARABIC_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+TATWEEL = "\u0640"
+_ARABIC_LETTER = re.compile("[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]")
+_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+_ALEF_FORMS = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+        "ؤ": "و",
+        "ئ": "ي",
+        # Persian/Urdu letters that turn up in Arabic news copy (سیرغی).
+        "ی": "ي",
+        "ک": "ك",
+        "ہ": "ه",
+        "ۀ": "ه",
+        # Arabic-Indic digits to ASCII so dates and numbers match.
+        **{chr(0x0660 + i): str(i) for i in range(10)},
+        **{chr(0x06F0 + i): str(i) for i in range(10)},
+    }
+)
+
+# Definite article and the conjunction/preposition clitics that attach to it.
+_ARTICLE_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
+
+ARABIC_STOPWORDS = frozenset(
+    """
+    في من على الى إلى عن مع ان أن إن او أو ثم بل لكن لم لن ما لا قد كان كانت يكون
+    هذا هذه ذلك تلك هو هي هم هن انه أنه انها أنها التي الذي الذين اللذين اللتين
+    كل بعض غير بين حول حتى عند عندما كما ايضا أيضا اي أي وقد وان وأن وفي ومن و
+    به بها له لها لهم منه منها فيه فيها عليه عليها اليوم امس أمس قبل بعد خلال
+    ضد نحو دون لدى منذ اذا إذا الا إلا وهو وهي كانوا يكن ليس ليست اما أما هل
+    """.split()
+)
+
+ENGLISH_STOPWORDS = frozenset(
+    """
+    a an the and or but if of to in on at by for with from as is are was were be been
+    being it its this that these those what which who whom whose when where why how
+    did do does done have has had having not no nor so than too very can could would
+    should will shall may might must about into over under again further then once
+    here there all any both each few more most other some such only own same just
+    i me my we our you your he him his she her they them their say said says
+    """.split()
+)
+
+
+def normalize_arabic(text: str) -> str:
+    """Orthographic normalisation: no diacritics/tatweel, one alef, ى→ي, ة→ه."""
+    text = ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")
+    return text.translate(_ALEF_FORMS)
+
+
+def strip_article(token: str) -> str:
+    """Remove a leading definite article (with its clitic) from a normalised token."""
+    for prefix in _ARTICLE_PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
+            return token[len(prefix) :]
+    return token
+
+
+def fold_latin(text: str) -> str:
+    """Lower-case and strip Latin diacritics (Çavuşoğlu → cavusoglu)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.replace("ı", "i").casefold()
+
+
+def normalize(text: str) -> str:
+    return fold_latin(normalize_arabic(text))
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Tokens for BM25: normalised, article-stripped, stopwords removed.
+
+    A token that starts with و (and) also contributes its bare form when the
+    rest is still a plausible word, since وسوريا and سوريا are the same word.
+    """
+    tokens: list[str] = []
+    for raw in _TOKEN.findall(normalize(text)):
+        if raw in ARABIC_STOPWORDS or raw in ENGLISH_STOPWORDS:
+            continue
+        if is_arabic_word(raw):
+            token = strip_article(raw)
+            if token.startswith("و") and len(token) >= 5 and token[1:] not in ARABIC_STOPWORDS:
+                tokens.append(strip_article(token[1:]))
+        else:
+            token = raw
+        if len(token) >= 2 or token.isdigit():
+            tokens.append(token)
+    return tokens
+
+
+def is_arabic_word(token: str) -> bool:
+    return bool(_ARABIC_LETTER.match(token))
+
+
+def script_counts(text: str) -> tuple[int, int]:
+    return len(_ARABIC_LETTER.findall(text)), len(_LATIN_LETTER.findall(text))
+
+
+_FRENCH_HINTS = frozenset("le la les des est une pour dans qui sur avec du au aux".split())
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code by script (and, for Latin script, common function words).
+
+    Good enough to pick an answer language and to filter a news corpus; it
+    returns "und" rather than guessing when there is too little text.
+    """
+    arabic, latin = script_counts(text)
+    if arabic + latin < 2:
+        return "und"
+    if arabic >= latin:
+        return "ar"
+    words = [w.casefold() for w in _TOKEN.findall(text)]
+    english = sum(w in ENGLISH_STOPWORDS for w in words)
+    french = sum(w in _FRENCH_HINTS for w in words)
+    return "fr" if french > english else "en"
