@@ -63,7 +63,7 @@ class Article:
 # Lines that are the page around the article, not the article: calls to
 # subscribe/follow/share/print/comment, app and social links.
 _PROMO = re.compile(
-    r"(اشترك|اشتراك|للاشتراك|تابعونا|تابعوا|تابعنا|طباعة|ارسال الخبر|إرسال الخبر|أرسل لصديق|ارسل لصديق|"
+    r"(?<!\w)(اشترك|اشتراك|للاشتراك|تابعونا|تابعوا|تابعنا|طباعة|ارسال الخبر|إرسال الخبر|أرسل لصديق|ارسل لصديق|"
     r"اضافة تعليق|إضافة تعليق|أضف تعليق|اضف تعليق|شارك(?:وا)? (?:على|عبر|الخبر)|انقر هنا|اضغط هنا|"
     r"حمل(?:وا)? تطبيق|رمز الخبر|التحديث الاخير|التحديث الأخير|"
     r"follow us|subscribe|share (?:on|this)|print (?:this|article)|click here|download our app)",
@@ -149,7 +149,7 @@ def build_article(
     """An `Article` from a metadata mapping plus `text`; raises CorpusError with `where` (file or file:line)."""
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise CorpusError(where, "field 'text' is missing or empty; add the article body or remove the record")
+        raise CorpusError(where, "article has no text (field 'text' is missing or empty); add the body or remove it")
     if len(text.encode("utf-8")) > MAX_ARTICLE_BYTES:
         raise CorpusError(where, f"article is over {MAX_ARTICLE_BYTES // 2**20} MB; split it into separate articles")
     body, promo = clean_text(text)

@@ -82,7 +82,8 @@ class SentenceTransformerEmbedder:
         is_e5 = "e5" in model.lower()
         self._query_prefix = query_prefix if query_prefix is not None else ("query: " if is_e5 else "")
         self._passage_prefix = passage_prefix if passage_prefix is not None else ("passage: " if is_e5 else "")
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self.id = f"st:{model}"
 
     def _encode(self, texts: list[str], prefix: str) -> np.ndarray:

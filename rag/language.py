@@ -66,7 +66,8 @@ ENGLISH_STOPWORDS = frozenset(
 
 def normalize_arabic(text: str) -> str:
     """Orthographic normalisation: no diacritics/tatweel, one alef, ى→ي, ة→ه."""
-    text = ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")
+    # NFKC first: presentation forms and ligatures (ﻻ, ﷲ) become plain letters.
+    text = ARABIC_DIACRITICS.sub("", unicodedata.normalize("NFKC", text)).replace(TATWEEL, "")
     return text.translate(_ALEF_FORMS)
 
 

@@ -147,7 +147,10 @@ class Retriever:
                     similarity.update({r: s for r, s in zip(rows, scores) if r not in similarity})
         if mode in ("hybrid", "bm25"):
             tokens = lexical_tokens(query) + expansion.lexical_terms
-            runs.append((_bm25_search(store, tokens, depth, allowed), 1.0))
+            rows, coverage = _bm25_search(store, tokens, depth, allowed)
+            # An English question over Arabic articles shares few words with them: BM25 then
+            # ranks on stray numbers, so its vote counts in proportion to the words it knows.
+            runs.append((rows, coverage if mode == "hybrid" else 1.0))
         fused = rrf(runs)
         if mode == "dense":
             fused = sorted(similarity.items(), key=lambda item: -item[1])
@@ -190,14 +193,17 @@ def _dense_search(store: IndexStore, vector: np.ndarray, depth: int, allowed: np
     return [int(i) for i in ids[0][keep]], [float(s) for s in scores[0][keep]]
 
 
-def _bm25_search(store: IndexStore, tokens: list[str], depth: int, allowed: np.ndarray | None) -> list[int]:
+def _bm25_search(store: IndexStore, tokens: list[str], depth: int, allowed: np.ndarray | None) -> tuple[list[int], float]:
+    """Row ids by BM25, and the share of query tokens the index vocabulary knows."""
     if store.bm25 is None or not tokens:
-        return []
+        return [], 0.0
+    vocabulary = store.bm25.vocab_dict
+    coverage = sum(t in vocabulary for t in tokens) / len(tokens)
     mask = None
     if allowed is not None:
         mask = np.isin(store.bm25_rows, allowed).astype(np.float32)
         if not mask.any():
-            return []
+            return [], coverage
     k = min(depth, len(store.bm25_rows))
     docs, scores = store.bm25.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
-    return [int(store.bm25_rows[d]) for d, s in zip(docs[0], scores[0]) if s > 0]
+    return [int(store.bm25_rows[d]) for d, s in zip(docs[0], scores[0]) if s > 0], coverage

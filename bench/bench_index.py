@@ -1,0 +1,144 @@
+"""Index and search benchmark on a real Arabic news corpus (not a test).
+
+Corpus: ANT Corpus v1.1, Jawhara FM (Chouigui, Ben Khiroun, Elayeb, AICCSA 2017),
+`../shared/corpus/bench/jawharafm-10k.jsonl.gz`; evaluation data only.
+
+Phases (each prints one JSON line and appends it to bench/results/index.jsonl):
+  throughput  fresh build of the first N articles: chunks/s of the whole build
+  big         build of enough articles for >= 10,000 chunks (kept for the next phases)
+  update      one new article into a copy of the big index, vs that index's full build time
+  query       `Retriever.search` latency p50/p95 (hybrid, k=5) over unseen article titles
+
+    python bench/bench_index.py throughput --articles 300
+    python bench/bench_index.py big --work /tmp/rag-bench
+    python bench/bench_index.py update query --work /tmp/rag-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import load_settings, open_retriever, update_index  # noqa: E402
+
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "bench" / "jawharafm-10k.jsonl.gz"
+RESULTS = ROOT / "bench" / "results" / "index.jsonl"
+
+
+def records(path: Path, start: int, count: int) -> list[dict]:
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if number < start:
+                continue
+            if len(out) == count:
+                break
+            out.append(json.loads(line))
+    return out
+
+
+def write_jsonl(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+
+
+def emit(result: dict) -> None:
+    result = {**result, **machine(), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    print(json.dumps(result, ensure_ascii=False))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+def build(corpus_dir: Path, index_dir: Path, threads: int) -> tuple[float, dict]:
+    settings = load_settings(corpus_dir=corpus_dir, index_dir=index_dir, threads=threads, cache_dir=index_dir / "cache")
+    start = time.perf_counter()
+    report = update_index(settings, rebuild=True)
+    return time.perf_counter() - start, report.to_dict()
+
+
+def phase_throughput(args: argparse.Namespace) -> None:
+    work = args.work / "throughput"
+    shutil.rmtree(work, ignore_errors=True)
+    write_jsonl(records(args.corpus, 0, args.articles), work / "corpus" / "articles.jsonl")
+    seconds, report = build(work / "corpus", work / "index", args.threads)
+    emit({"phase": "throughput", "articles": args.articles, "chunks": report["chunks_embedded"], "seconds": round(seconds, 1),
+          "chunks_per_s": round(report["chunks_embedded"] / seconds, 2), "threads": args.threads})
+
+
+def phase_big(args: argparse.Namespace) -> None:
+    work = args.work / "big"
+    shutil.rmtree(work, ignore_errors=True)
+    write_jsonl(records(args.corpus, 0, args.big_articles), work / "corpus" / "articles.jsonl")
+    seconds, report = build(work / "corpus", work / "index", args.threads)
+    emit({"phase": "big", "articles": args.big_articles, "chunks": report["chunks_embedded"], "seconds": round(seconds, 1),
+          "chunks_per_s": round(report["chunks_embedded"] / seconds, 2), "threads": args.threads})
+
+
+def phase_update(args: argparse.Namespace) -> None:
+    big = args.work / "big"
+    work = args.work / "update"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(big, work)
+    new = records(args.corpus, args.big_articles, 1)
+    write_jsonl(new, work / "corpus" / "new.jsonl")
+    settings = load_settings(corpus_dir=work / "corpus", index_dir=work / "index", threads=args.threads, cache_dir=work / "index" / "cache")
+    start = time.perf_counter()
+    report = update_index(settings)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    again = update_index(settings)
+    noop = time.perf_counter() - start
+    chunks = json.loads((next((work / "index").glob("gen-*/manifest.json"))).read_text())["chunks"]
+    emit({"phase": "update", "index_chunks": chunks, "added": report.added, "chunks_embedded": report.chunks_embedded,
+          "seconds": round(seconds, 2), "noop_seconds": round(noop, 2), "noop_embedded": again.chunks_embedded})
+
+
+def phase_query(args: argparse.Namespace) -> None:
+    settings = load_settings(index_dir=args.work / "big" / "index", threads=args.threads)
+    retriever = open_retriever(settings)
+    queries = [r["title"] for r in records(args.corpus, args.big_articles + 10, args.queries)]
+    retriever.search(queries[0])  # warm-up
+    latencies = []
+    for query in queries:
+        start = time.perf_counter()
+        retriever.search(query, k=5)
+        latencies.append(1000 * (time.perf_counter() - start))
+    latencies.sort()
+    emit({"phase": "query", "index_chunks": retriever.store.manifest.chunks, "queries": len(queries),
+          "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phases", nargs="+", choices=["throughput", "big", "update", "query"])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/rag-bench"))
+    parser.add_argument("--articles", type=int, default=300)
+    parser.add_argument("--big-articles", type=int, default=4800)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    for phase in args.phases:
+        globals()[f"phase_{phase}"](args)
+
+
+if __name__ == "__main__":
+    main()

