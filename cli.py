@@ -174,6 +174,35 @@ def eval_retrieval(
         typer.echo(f"{mode:8} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['recall@10']:6.3f} {m['mrr@10']:7.3f}")
 
 
+@eval_app.command("names")
+def eval_names(
+    data: Annotated[Optional[Path], typer.Option(help="Folder with the XQuAD files.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N questions for the retrieval part.")] = None,
+    retrieval: Annotated[bool, typer.Option("--retrieval/--no-retrieval", help="Also measure EN→AR retrieval with/without names.")] = True,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alias recall@1/@3 on XQuAD English→Arabic name pairs, and retrieval with and without name expansion."""
+    from rag.evaluation import evaluate_names
+
+    settings = load_settings(config)
+    progress = _Progress("embedding paragraphs")
+    try:
+        result = evaluate_names(settings, data_dir=data, limit=limit, retrieval=retrieval, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(
+        f"name pairs: {result['pairs']} ({result['pairs_in_vocabulary']} with the Arabic form in the paragraphs): "
+        f"alias recall@1 {result['alias_recall@1']:.3f}, recall@3 {result['alias_recall@3']:.3f}"
+    )
+    for subset, runs in result.get("retrieval_en_ar_hybrid", {}).items():
+        for label, m in runs.items():
+            typer.echo(f"EN→AR hybrid, {subset:21} {label:14} R@1 {m['recall@1']:.3f}  R@5 {m['recall@5']:.3f}  MRR@10 {m['mrr@10']:.3f}  (n={m['n']})")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 1."""
     try:

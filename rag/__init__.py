@@ -34,10 +34,8 @@ def update_index(
 ) -> "UpdateReport":
     """Bring the index in `settings.index_dir` up to date with the corpus (or rebuild it)."""
     from rag.embeddings import load_embedder
-    from rag.names import install as install_names
     from rag.store import IndexWriter
 
-    install_names(settings)
     writer = IndexWriter(
         settings.index_dir,
         load_embedder(settings.embedder, settings.threads),

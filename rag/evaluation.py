@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from rag.config import PACKAGE_DIR, Settings
 from rag.errors import RagError
+from rag.store import FORMAT_VERSION
 
 
 def default_xquad_dir() -> Path:
@@ -77,7 +79,7 @@ def write_corpus(paragraphs: dict[str, str], corpus_dir: Path) -> Path:
 def eval_index_settings(settings: Settings, name: str, paragraphs: dict[str, str]) -> Settings:
     """Settings whose corpus/index live in the cache, keyed by content and embedder, built once."""
     digest = hashlib.sha1(
-        json.dumps([settings.embedder, settings.chunk_tokens, settings.chunk_overlap_tokens, sorted(paragraphs)]).encode()
+        json.dumps([FORMAT_VERSION, settings.embedder, settings.chunk_tokens, settings.chunk_overlap_tokens, sorted(paragraphs)]).encode()
     ).hexdigest()[:10]
     base = settings.cache_dir / "eval" / f"{name}-{digest}"
     write_corpus(paragraphs, base / "corpus")
@@ -155,3 +157,86 @@ def evaluate_retrieval(
         "metrics": {mode: ranking_metrics(r).to_dict() for mode, r in ranks.items()},
         "mean_search_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
     }
+
+
+_NAME_WORD = re.compile(r"^[A-Z][A-Za-z\u00c0-\u024f'’.\-]*$")
+_ARABIC_WORDS = re.compile(r"^[\u0621-\u064a\u0670\u06c0-\u06d3\s]+$")
+
+
+def xquad_name_pairs(data_dir: Path | None = None) -> list[tuple[str, str]]:
+    """(English name, Arabic name) from answers that are capitalised names in both languages.
+
+    Built from the gold answers of the same question id; noisy on purpose
+    (some Arabic answers are translations, not transliterations).
+    """
+    en = load_xquad(data_dir, "en")
+    ar = {q.id: q for q in load_xquad(data_dir, "ar").questions}
+    pairs: list[tuple[str, str]] = []
+    for question in en.questions:
+        english = question.answers[0].strip()
+        arabic = ar[question.id].answers[0].strip() if question.id in ar else ""
+        words = english.split()
+        if not (1 <= len(words) <= 4 and all(_NAME_WORD.match(w) for w in words)):
+            continue
+        if not arabic or len(arabic.split()) > 4 or not _ARABIC_WORDS.match(arabic):
+            continue
+        if (english, arabic) not in pairs:
+            pairs.append((english, arabic))
+    return pairs
+
+
+def evaluate_names(
+    settings: Settings,
+    data_dir: Path | None = None,
+    limit: int | None = None,
+    retrieval: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Alias recall@1/@3 on XQuAD name pairs (learned index only), and EN→AR retrieval with/without names."""
+    from rag import open_retriever, update_index
+    from rag.language import lexical_tokens
+    from rag.names import CuratedAliases, NameExpander, latin_names
+
+    data = load_xquad(data_dir, "en")
+    eval_settings = eval_index_settings(settings, "xquad-ar", data.paragraphs)
+    update_index(eval_settings, progress=progress)
+    retriever = open_retriever(eval_settings, expand_names=False)
+    expander = NameExpander(retriever.embedder, CuratedAliases())  # measure what is learned, not curated
+    pairs = xquad_name_pairs(data_dir)
+    vocabulary = {t for (t,) in retriever.store.db.execute("SELECT term FROM vocabulary")}
+    hits = {1: 0, 3: 0}
+    in_vocabulary = 0
+    examples = []
+    for english, arabic in pairs:
+        targets = set(lexical_tokens(arabic))
+        if not targets or not targets <= vocabulary:
+            continue  # the Arabic form never occurs in the paragraphs: no index could find it
+        in_vocabulary += 1
+        ranked = {w: [m.term for m in expander.match(w, retriever.store, k=3)] for w in english.split()}
+        for k in hits:
+            predicted = {t for terms in ranked.values() for term in terms[:k] for t in term.split()}
+            hits[k] += targets <= predicted
+        if len(examples) < 12:
+            examples.append({"english": english, "arabic": arabic, "top3": ranked})
+    n = in_vocabulary or 1
+    result: dict[str, Any] = {
+        "pairs": len(pairs),
+        "pairs_in_vocabulary": in_vocabulary,
+        "alias_recall@1": round(hits[1] / n, 4),
+        "alias_recall@3": round(hits[3] / n, 4),
+        "examples": examples,
+    }
+    if retrieval:
+        questions = data.questions[:limit] if limit else data.questions
+        with_names = NameExpander.from_settings(settings, retriever.embedder)
+        named_ids = {q.id for q in questions if latin_names(q.question)}
+        for label, expanders in (("without_names", []), ("with_names", [with_names])):
+            retriever.expanders = expanders
+            ranks = {
+                q.id: gold_rank([h.chunk.article_id for h in retriever.search(q.question, k=10, per_article=True).hits], q.paragraph_id)
+                for q in questions
+            }
+            for subset_label, ids in (("all", ranks.keys()), ("questions_with_names", named_ids)):
+                metrics = ranking_metrics([ranks[i] for i in ids]).to_dict()
+                result.setdefault("retrieval_en_ar_hybrid", {}).setdefault(subset_label, {})[label] = metrics
+    return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 ARABIC_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 TATWEEL = "\u0640"
@@ -42,7 +43,7 @@ _ALEF_FORMS = str.maketrans(
 # Definite article and the conjunction/preposition clitics that attach to it.
 _ARTICLE_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
 
-ARABIC_STOPWORDS = frozenset(
+_ARABIC_STOPWORDS_WRITTEN = (
     """
     في من على الى إلى عن مع ان أن إن او أو ثم بل لكن لم لن ما لا قد كان كانت يكون
     هذا هذه ذلك تلك هو هي هم هن انه أنه انها أنها التي الذي الذين اللذين اللتين
@@ -69,6 +70,10 @@ def normalize_arabic(text: str) -> str:
     # NFKC first: presentation forms and ligatures (ﻻ, ﷲ) become plain letters.
     text = ARABIC_DIACRITICS.sub("", unicodedata.normalize("NFKC", text)).replace(TATWEEL, "")
     return text.translate(_ALEF_FORMS)
+
+
+# Compared with normalised tokens, so normalised the same way (على → علي).
+ARABIC_STOPWORDS = frozenset(normalize_arabic(w) for w in _ARABIC_STOPWORDS_WRITTEN)
 
 
 def strip_article(token: str) -> str:
@@ -109,6 +114,13 @@ def lexical_tokens(text: str) -> list[str]:
         if len(token) >= 2 or token.isdigit():
             tokens.append(token)
     return tokens
+
+
+def surface_forms(text: str) -> Iterator[tuple[str, str]]:
+    """(written form without diacritics, lexical term) for each Arabic word in `text`."""
+    for raw in _TOKEN.findall(ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")):
+        if is_arabic_word(raw):
+            yield raw, strip_article(normalize(raw))
 
 
 def is_arabic_word(token: str) -> bool:

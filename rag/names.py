@@ -1,21 +1,273 @@
-"""Cross-lingual names (placeholder until the alias index lands)."""
+"""Cross-lingual names: Latin-script names in a question → their Arabic spellings.
+
+The dense model does not reliably map "Raqqa" to الرقة, and a small LLM
+transliterates names wrongly (shared/notes/crosslingual-names.md). Instead,
+each index keeps its Arabic vocabulary with consonant skeletons
+(rag.store.VocabularyDelta); at query time a Latin name is matched against
+it by three signals:
+
+- skeleton similarity (rag.transliteration): Lavrov ≈ لافروف;
+- embedding similarity of the name and the Arabic form (e5 maps many
+  well-known names across scripts);
+- corpus frequency: a name that the corpus uses often is a better bet than a
+  rare word that happens to share consonants.
+
+Curated aliases (a TOML file, see docs/names.md) always apply, e.g. names
+that are translated rather than transliterated (Islamic State → الدولة الإسلامية).
+"""
 
 from __future__ import annotations
 
-from rag.config import Settings
+import math
+import re
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import PACKAGE_DIR, Settings
 from rag.embeddings import Embedder
+from rag.errors import ConfigError
+from rag.language import ENGLISH_STOPWORDS, fold_latin, lexical_tokens, normalize
 from rag.retrieval import Expansion
 from rag.store import IndexStore
+from rag.transliteration import latin_skeleton, skeleton_similarity
+
+# Capitalised words that start questions or sentences but are not names.
+_NOT_NAMES = ENGLISH_STOPWORDS | {
+    "tell", "give", "list", "show", "explain", "describe", "summarize", "summarise", "please", "according",
+    "mr", "mrs", "ms", "dr", "president", "minister", "foreign", "prime", "king", "general", "news",
+}
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'’\-]*")
+_QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{2,60})[\"“”«»]")
+
+SKELETON_FLOOR = 0.5  # candidates below this are not considered at all
+CANDIDATES = 12  # skeleton candidates re-ranked by embedding per name
 
 
-def install(settings: Settings) -> None:
-    """Register the alias-index builder with the store."""
+@dataclass
+class AliasMatch:
+    name: str
+    term: str  # lexical (normalised, article-stripped) form, as BM25 sees it
+    surface: str  # as written in the corpus
+    score: float
+    skeleton: float
+    embedding: float
+    freq: int
+    source: str = "corpus"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "alias": self.surface,
+            "score": round(self.score, 3),
+            "skeleton": round(self.skeleton, 3),
+            "embedding": round(self.embedding, 3),
+            "freq": self.freq,
+            "source": self.source,
+        }
+
+
+def latin_names(query: str) -> list[str]:
+    """Name candidates in a question: capitalised words (and runs of them), quoted strings.
+
+    Each word of a run is returned on its own (Arabic writes most multi-word
+    names word by word), and the run as a whole too, for curated aliases.
+    """
+    names: list[str] = []
+    for quoted in _QUOTED.findall(query):
+        if _LATIN_WORD.search(quoted):
+            names.append(quoted.strip())
+    run: list[str] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            names.append(" ".join(run))
+        names.extend(run)
+        run.clear()
+
+    for match in _LATIN_WORD.finditer(query):
+        word = match.group(0).strip("'’-")
+        folded = fold_latin(word)
+        is_name = word[:1].isupper() and folded not in _NOT_NAMES and len(folded) >= 2
+        if is_name:
+            run.append(word)
+        else:
+            flush()
+    flush()
+    seen: set[str] = set()
+    return [n for n in names if not (n.casefold() in seen or seen.add(n.casefold()))]
+
+
+class CuratedAliases:
+    """Name → Arabic forms from TOML files: the shipped defaults, then the user's."""
+
+    def __init__(self, pairs: dict[str, list[str]] | None = None) -> None:
+        self.pairs: dict[str, list[str]] = {}
+        for name, forms in (pairs or {}).items():
+            self.add(name, forms)
+
+    def add(self, name: str, forms: list[str]) -> None:
+        self.pairs.setdefault(fold_latin(name), []).extend(forms)
+
+    @classmethod
+    def load(cls, *paths: Path) -> "CuratedAliases":
+        aliases = cls()
+        for path in paths:
+            try:
+                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise ConfigError(f"aliases file {path} does not exist; fix 'aliases_file' in rag.toml or RAG_ALIASES_FILE") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+            for name, forms in data.get("aliases", {}).items():
+                if isinstance(forms, str):
+                    forms = [forms]
+                if not isinstance(forms, list) or not all(isinstance(f, str) for f in forms):
+                    raise ConfigError(f"{path}: aliases.{name} must be a string or a list of strings")
+                aliases.add(name, forms)
+            for canonical, variants in data.get("variants", {}).items():
+                group = [canonical, *([variants] if isinstance(variants, str) else variants)]
+                for form in group:
+                    aliases.add(f"\x00{normalize(form)}", group)
+        return aliases
+
+    def forms_for(self, name: str) -> list[str]:
+        return self.pairs.get(fold_latin(name), [])
+
+    def variants_of(self, arabic: str) -> list[str]:
+        """Spelling variants unified by the [variants] table (أستانا / أستانة)."""
+        return self.pairs.get(f"\x00{normalize(arabic)}", [])
+
+
+class AliasIndex:
+    """The Arabic vocabulary of one index generation, grouped by skeleton."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.by_skeleton: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+        for term, freq, surface, skeleton in store.db.execute("SELECT term, freq, surface, skeleton FROM vocabulary"):
+            if skeleton and len(term) >= 3:
+                self.by_skeleton[skeleton].append((term, surface, freq))
+        self._vectors: dict[str, np.ndarray] = {}
+        self._matches: dict[str, list[AliasMatch]] = {}
+
+    @classmethod
+    def of(cls, store: IndexStore) -> "AliasIndex":
+        """Built once per opened generation and kept on the store."""
+        index = store.extras.get("aliases")
+        if index is None:
+            index = store.extras["aliases"] = cls(store)
+        return index
+
+    def candidates(self, name: str, limit: int = CANDIDATES) -> list[tuple[str, str, int, float]]:
+        """(term, surface, freq, skeleton similarity), best first."""
+        key = latin_skeleton(name)
+        if not key:
+            return []
+        if len(key) == 1:  # Gaga → غاغا: one consonant class only matches exactly
+            return sorted(((t, s, f, 1.0) for t, s, f in self.by_skeleton.get(key, [])), key=lambda c: -c[2])[:limit]
+        scored = []
+        for skeleton, forms in self.by_skeleton.items():
+            if abs(len(skeleton) - len(key)) > 2 or len(skeleton) < 2:
+                continue
+            similarity = skeleton_similarity(key, skeleton)
+            if similarity >= SKELETON_FLOOR:
+                scored.extend((term, surface, freq, similarity) for term, surface, freq in forms)
+        scored.sort(key=lambda c: (-c[3], -c[2]))
+        return scored[:limit]
+
+    def embeddings(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
+        """Passage embeddings of short strings, remembered for this generation."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, embedder.embed_passages(missing)))
+        return np.stack([self._vectors[t] for t in texts])
 
 
 class NameExpander:
+    """A `QueryExpander`: adds the Arabic spellings of Latin-script names."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        curated: CuratedAliases | None = None,
+        threshold: float = 0.8,
+        weights: tuple[float, float, float] = (0.55, 0.35, 0.10),
+        dense_weight: float = 1.0,
+    ) -> None:
+        self.embedder = embedder
+        self.curated = curated or CuratedAliases()
+        self.threshold = threshold
+        self.weights = weights
+        self.dense_weight = dense_weight
+
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder) -> "NameExpander":
-        return cls()
+        files = [PACKAGE_DIR / "data" / "aliases.toml"]
+        if settings.aliases_file:
+            files.append(Path(settings.aliases_file))
+        return cls(embedder, CuratedAliases.load(*files))
+
+    def match(self, name: str, store: IndexStore, k: int = 3) -> list[AliasMatch]:
+        """The best Arabic forms for one Latin name, best first (curated ones first of all)."""
+        matches = [
+            AliasMatch(name, " ".join(lexical_tokens(form)), form, 1.0, 1.0, 1.0, 0, "curated")
+            for form in self.curated.forms_for(name)
+        ]
+        if " " in name.strip() or (name.isupper() and len(name) <= 5):
+            return matches[:k]  # spans and acronyms (UN, AFC) are translated, not transliterated: curated only
+        aliases = AliasIndex.of(store)
+        if name not in aliases._matches:
+            aliases._matches[name] = self._learned(name, aliases)
+        matches += aliases._matches[name]
+        seen: set[str] = set()
+        ranked = []
+        for match in sorted(matches, key=lambda m: -m.score):
+            if match.term and match.term not in seen:
+                seen.add(match.term)
+                ranked.append(match)
+        return ranked[:k]
+
+    def _learned(self, name: str, aliases: AliasIndex) -> list[AliasMatch]:
+        matches: list[AliasMatch] = []
+        candidates = aliases.candidates(name)
+        if candidates:
+            vectors = aliases.embeddings(self.embedder, [name, *(surface for _, surface, _, _ in candidates)])
+            similarities = vectors[1:] @ vectors[0]
+            w_skeleton, w_embedding, w_freq = self.weights
+            top_freq = max(f for _, _, f, _ in candidates)
+            for (term, surface, freq, skeleton), similarity in zip(candidates, similarities):
+                # e5 cosine similarities of unrelated short strings sit around 0.75–0.8.
+                embedding = float(np.clip((similarity - 0.75) / 0.2, 0.0, 1.0))
+                frequency = math.log1p(freq) / math.log1p(top_freq)
+                score = w_skeleton * skeleton + w_embedding * embedding + w_freq * frequency
+                matches.append(AliasMatch(name, term, surface, score, skeleton, embedding, freq))
+        return matches
 
     def expand(self, query: str, store: IndexStore) -> Expansion:
-        return Expansion()
+        expansion = Expansion()
+        replacements: dict[str, str] = {}
+        covered: set[str] = set()
+        for name in latin_names(query):
+            if any(part in covered for part in name.split()):
+                continue
+            best = [m for m in self.match(name, store, k=2) if m.score >= self.threshold]
+            if not best:
+                continue
+            if " " in name:
+                covered.update(name.split())
+            for match in best[:1]:
+                forms = [match.surface, *self.curated.variants_of(match.surface)]
+                for form in forms:
+                    expansion.lexical_terms.extend(lexical_tokens(form))
+                replacements[name] = match.surface
+                expansion.notes.append(match.to_dict())
+        if replacements:
+            rewritten = query
+            for name, arabic in sorted(replacements.items(), key=lambda item: -len(item[0])):
+                rewritten = re.sub(rf"\b{re.escape(name)}\b", arabic, rewritten)
+            expansion.dense_queries.append((rewritten, self.dense_weight))
+        return expansion

