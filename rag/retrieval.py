@@ -142,11 +142,11 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             queries = [(query, 1.0), *expansion.dense_queries]
             vectors = self.embedder.embed_queries([q for q, _ in queries])
-            for (_, weight), vector in zip(queries, vectors):
+            for number, ((_, weight), vector) in enumerate(zip(queries, vectors)):
                 rows, scores = _dense_search(store, vector, depth, allowed)
                 runs.append((rows, weight))
-                if weight == 1.0:
-                    similarity.update({r: s for r, s in zip(rows, scores) if r not in similarity})
+                if number == 0:  # the question as asked: its cosine similarity gates abstention
+                    similarity = dict(zip(rows, scores))
         if mode in ("hybrid", "bm25"):
             tokens = lexical_tokens(query) + expansion.lexical_terms
             rows, coverage = _bm25_search(store, tokens, depth, allowed)
@@ -158,8 +158,6 @@ class Retriever:
                 coverage *= self.expansion_weight
             runs.append((rows, coverage if mode == "hybrid" else 1.0))
         fused = rrf(runs)
-        if mode == "dense":
-            fused = sorted(similarity.items(), key=lambda item: -item[1])
         ordered = [row for row, _ in fused]
         scores = dict(fused)
         chunks = store.chunks(ordered[: depth * 2])

