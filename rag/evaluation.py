@@ -240,3 +240,92 @@ def evaluate_names(
                 metrics = ranking_metrics([ranks[i] for i in ids]).to_dict()
                 result.setdefault("retrieval_en_ar_hybrid", {}).setdefault(subset_label, {})[label] = metrics
     return result
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD-style token F1 over normalised lexical tokens (Arabic or English)."""
+    from rag.language import lexical_tokens
+
+    pred, ref = lexical_tokens(prediction), lexical_tokens(gold)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum(min(pred.count(t), ref.count(t)) for t in set(ref))
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains_answer(prediction: str, golds: list[str]) -> bool:
+    from rag.language import lexical_tokens
+
+    words = set(lexical_tokens(prediction))
+    return any(set(lexical_tokens(g)) <= words for g in golds if lexical_tokens(g))
+
+
+def evaluate_answers(
+    settings: Settings,
+    query_lang: str = "en",
+    data_dir: Path | None = None,
+    limit: int = 20,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Answer quality on XQuAD: F1/contains vs gold, citation precision, abstention, false answers.
+
+    Unanswerable questions are asked against an index of the other half of the
+    articles (their paragraph is absent), so every non-abstaining answer is false.
+    """
+    from rag import update_index
+    from rag.answer import open_answer_engine
+    from rag.llms import load_llm
+
+    data = load_xquad(data_dir, query_lang)
+    llm = load_llm(settings)
+    answerable = eval_index_settings(settings, "xquad-ar", data.paragraphs)
+    update_index(answerable, progress=progress)
+    half = {pid: text for pid, text in data.paragraphs.items() if int(pid.split("-")[1]) % 2 == 0}
+    unanswerable = eval_index_settings(settings, "xquad-ar-half", half)
+    update_index(unanswerable, progress=progress)
+
+    engine = open_answer_engine(answerable, llm=llm)
+    stride = max(1, len(data.questions) // limit)
+    picked = data.questions[::stride][:limit]
+    rows = []
+    for question in picked:
+        answer = engine.ask(question.question)
+        rows.append({
+            "f1": max(token_f1(answer.answer, g) for g in question.answers),
+            "contains": contains_answer(answer.answer, question.answers),
+            "cites_gold": any(c.article_id == question.paragraph_id for c in answer.citations),
+            "abstained": answer.abstained,
+            "mode": answer.mode,
+            "first_token_s": answer.timings.get("first_token_s"),
+            "total_s": answer.timings.get("total_s"),
+        })
+    engine = open_answer_engine(unanswerable, llm=llm)
+    missing = [q for q in data.questions if q.paragraph_id not in half]
+    false_answers = []
+    for question in missing[:: max(1, len(missing) // limit)][:limit]:
+        false_answers.append(not engine.ask(question.question).abstained)
+    answered = [r for r in rows if not r["abstained"]]
+    modes = {m: sum(r["mode"] == m for r in rows) for m in ("generated", "extractive", "abstained")}
+    firsts = [r["first_token_s"] for r in rows if r["first_token_s"] is not None]
+
+    def mean(values: list[float]) -> float | None:
+        return round(statistics.fmean(values), 4) if values else None
+
+    return {
+        "dataset": "xquad",
+        "query_lang": query_lang,
+        "llm": settings.llm,
+        "questions": len(rows),
+        "token_f1": mean([r["f1"] for r in rows]),
+        "contains_answer": mean([float(r["contains"]) for r in rows]),
+        "citation_precision": mean([float(r["cites_gold"]) for r in answered]),
+        "abstention_rate": mean([float(r["abstained"]) for r in rows]),
+        "modes": modes,
+        "unanswerable_questions": len(false_answers),
+        "false_answer_rate": mean([float(x) for x in false_answers]),
+        "mean_first_token_s": mean(firsts),
+        "mean_total_s": mean([r["total_s"] for r in rows]),
+    }

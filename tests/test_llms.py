@@ -1,0 +1,71 @@
+"""The OpenAI-compatible backend against a small local stub server (127.0.0.1, random port)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from rag.config import Settings
+from rag.errors import ModelError
+from rag.llms import OpenAICompatibleChat, load_llm
+
+
+class StubOpenAI(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        StubOpenAI.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        if body.get("model") == "missing":
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b'{"error": "model not found"}')
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in ["Lavrov ", "spoke ", "[1]."]:
+            chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stub_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    StubOpenAI.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_streams_from_openai_compatible_server(stub_server, monkeypatch):
+    monkeypatch.setenv("MY_KEY", "secret")
+    llm = load_llm(Settings(llm="openai", openai_base_url=stub_server, openai_model="qwen", openai_api_key_env="MY_KEY"))
+    pieces = [c.content for c in llm.stream([SystemMessage("s"), HumanMessage("q")]) if c.content]
+    assert pieces == ["Lavrov ", "spoke ", "[1]."]
+    request = StubOpenAI.requests[0]
+    assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer secret"
+    assert request["body"]["stream"] is True and request["body"]["messages"][0] == {"role": "system", "content": "s"}
+    assert llm.invoke([HumanMessage("q")]).content == "Lavrov spoke [1]."
+
+
+def test_server_errors_name_the_setting(stub_server):
+    with pytest.raises(ModelError, match="openai_model"):
+        OpenAICompatibleChat(base_url=stub_server, model="missing").invoke([HumanMessage("q")])
+    with pytest.raises(ModelError, match="openai_base_url"):
+        OpenAICompatibleChat(base_url="http://127.0.0.1:9/v1", model="x", timeout=2).invoke([HumanMessage("q")])
+
+
+def test_missing_model_and_unknown_backend_are_clear(tmp_path):
+    with pytest.raises(ModelError, match="rag models fetch"):
+        load_llm(Settings(llm="llama", llm_model_path=tmp_path / "none.gguf"))
+    with pytest.raises(ModelError, match="llama, openai or extractive"):
+        load_llm(Settings(llm="gpt-99"))
+    assert load_llm(Settings(llm="extractive")) is None
