@@ -70,9 +70,8 @@ def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as
         f"index {verb} in {settings.index_dir}: {report.added} added, {report.updated} updated, "
         f"{report.removed} removed, {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
     )
-    for error in report.errors:
-        typer.echo(f"skipped: {error['path']}: {error['error']}" if "ignored" not in error["error"] and "left empty" not in error["error"]
-                   else f"warning: {error['error']}", err=True)
+    for error in report.errors:  # skipped inputs, and fields that were ignored (the message says which)
+        typer.echo(f"problem: {error['error'] if error['error'].startswith(error['path']) else error['path'] + ': ' + error['error']}", err=True)
 
 
 @index_app.command("build")

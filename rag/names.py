@@ -22,6 +22,7 @@ import math
 import re
 import tomllib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,12 @@ class AliasIndex:
         scored.sort(key=lambda c: (-c[3], -c[2]))
         return scored[:limit]
 
+    def remembered(self, name: str, compute: Callable[[], list[AliasMatch]]) -> list[AliasMatch]:
+        """Learned matches for `name`, computed once per generation."""
+        if name not in self._matches:
+            self._matches[name] = compute()
+        return self._matches[name]
+
     def embeddings(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
         """Passage embeddings of short strings, remembered for this generation."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
@@ -220,9 +227,7 @@ class NameExpander:
         if " " in name.strip() or (name.isupper() and len(name) <= 5):
             return matches[:k]  # spans and acronyms (UN, AFC) are translated, not transliterated: curated only
         aliases = AliasIndex.of(store)
-        if name not in aliases._matches:
-            aliases._matches[name] = self._learned(name, aliases)
-        matches += aliases._matches[name]
+        matches += aliases.remembered(name, lambda: self._learned(name, aliases))
         seen: set[str] = set()
         ranked = []
         for match in sorted(matches, key=lambda m: -m.score):

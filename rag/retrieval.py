@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from rag.embeddings import Embedder
+from rag.errors import IndexMismatchError
 from rag.language import lexical_tokens
 from rag.store import Filters, IndexStore, StoredChunk
 
@@ -94,8 +95,6 @@ class Retriever:
         expansion_weight: float = 0.3,
     ) -> None:
         if store.manifest.embedder != embedder.id:
-            from rag.errors import IndexMismatchError
-
             raise IndexMismatchError(
                 f"index {store.index_dir} was built with embedder {store.manifest.embedder!r} but {embedder.id!r} "
                 "is configured; set embedder back or rebuild with `rag index build`"

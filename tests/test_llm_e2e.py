@@ -17,6 +17,8 @@ from rag.llms import default_model_path
 from conftest import SAMPLE_CORPUS
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
+# Read at import, before the isolation fixture points XDG_CACHE_HOME at a temporary folder.
+REAL_CACHE = load_settings().cache_dir
 
 
 def _require_model(settings):
@@ -36,7 +38,7 @@ def _require_model(settings):
 @pytest.fixture(scope="module")
 def real_settings(tmp_path_factory):
     # the assembled model lives in the real user cache, not the test's temporary one
-    cache = os.environ.get("RAG_TEST_MODEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rag")
+    cache = REAL_CACHE
     index = tmp_path_factory.mktemp("e2e") / "index"
     settings = load_settings(corpus_dir=SAMPLE_CORPUS, index_dir=index, cache_dir=cache)
     _require_model(settings)
