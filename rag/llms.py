@@ -123,7 +123,23 @@ def _message_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
 
-class LlamaCppChat(BaseChatModel):
+class _StreamingChat(BaseChatModel):
+    """A chat model whose backend streams: `_generate` is the joined stream."""
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text = "".join(str(chunk.message.content) for chunk in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    @staticmethod
+    def _chunk(delta: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
+        chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+        if run_manager:
+            run_manager.on_llm_new_token(delta, chunk=chunk)
+        return chunk
+
+
+class LlamaCppChat(_StreamingChat):
     """A local GGUF model through llama-cpp-python, streamed; one generation at a time.
 
     llama.cpp reuses its KV cache for the longest prompt prefix shared with the
@@ -157,11 +173,6 @@ class LlamaCppChat(BaseChatModel):
             )
         return self._llama
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        text = "".join(chunk.message.content for chunk in self._stream(messages, stop, run_manager, **kwargs))  # type: ignore[misc]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         client = self._client()
@@ -172,13 +183,10 @@ class LlamaCppChat(BaseChatModel):
             ):
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                    if run_manager:
-                        run_manager.on_llm_new_token(delta, chunk=chunk)
-                    yield chunk
+                    yield self._chunk(delta, run_manager)
 
 
-class OpenAICompatibleChat(BaseChatModel):
+class OpenAICompatibleChat(_StreamingChat):
     """Any server that speaks the OpenAI chat-completions API, streamed over SSE."""
 
     base_url: str
@@ -191,11 +199,6 @@ class OpenAICompatibleChat(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "openai-compatible"
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        text = "".join(chunk.message.content for chunk in self._stream(messages, stop, run_manager, **kwargs))  # type: ignore[misc]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -221,10 +224,7 @@ class OpenAICompatibleChat(BaseChatModel):
                     choices = json.loads(data).get("choices") or [{}]
                     delta = (choices[0].get("delta") or {}).get("content")
                     if delta:
-                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                        if run_manager:
-                            run_manager.on_llm_new_token(delta, chunk=chunk)
-                        yield chunk
+                        yield self._chunk(delta, run_manager)
         except httpx.HTTPError as exc:
             raise ModelError(
                 f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(exc).__name__}); "

@@ -22,7 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag.answer import Answer, AnswerEngine
+from rag.answer import Answer, AnswerEngine, Citation, Source
 from rag.config import Settings
 from rag.corpus import parse_date
 from rag.errors import RagError
@@ -79,28 +79,13 @@ class AskRequest(BaseModel):
     stream: bool = Field(False, description="Server-sent events: token, citations, done.")
 
 
-class CitationModel(BaseModel):
-    n: int
-    article_id: str
-    title: str
-    outlet: str
-    date: str | None
-    url: str | None
-    source_path: str
-    quote: str
-
-
-class SourceModel(CitationModel):
-    score: float
-
-
 class AskResponse(BaseModel):
     question: str
     answer: str
     language: str
     abstained: bool
-    citations: list[CitationModel]
-    sources: list[SourceModel]
+    citations: list[Citation]
+    sources: list[Source]
     timings: dict[str, float | None]
 
 
