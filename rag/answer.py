@@ -30,7 +30,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from rag.config import Settings, resource_path
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens
-from rag.retrieval import Hit, Retriever
+from rag.retrieval import Expansion, Hit, Retriever
 from rag.store import Filters
 
 NOT_FOUND = "NOT_FOUND"
@@ -446,9 +446,7 @@ class QueryTranslator:
         self.chain = load_prompt("translate") | llm | StrOutputParser()
         self.weight = weight
 
-    def expand(self, query: str, store: Any) -> "Expansion":
-        from rag.retrieval import Expansion
-
+    def expand(self, query: str, store: Any) -> Expansion:
         if detect_language(query) == "ar":
             return Expansion()
         arabic = self.chain.invoke({"question": query}, max_tokens=64).strip().splitlines()

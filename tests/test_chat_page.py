@@ -9,7 +9,6 @@ import os
 import shutil
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from test_server import RAQQA_AR, Server, make_app, sana_number, stack  # noqa: F401 (fixture)
 

@@ -74,3 +74,13 @@ def test_ask_json_cli(real_settings, monkeypatch):
     data = json.loads(result.stdout)
     assert data["language"] == "ar" and data["abstained"] is False
     assert any(c["outlet"] == "SANA" for c in data["citations"])
+
+
+def test_server_with_the_real_model(real_settings):
+    from fastapi.testclient import TestClient
+
+    from rag.server import create_app
+
+    client = TestClient(create_app(real_settings))
+    data = client.post("/api/ask", json={"question": "What did Lavrov say about Raqqa?"}).json()
+    assert not data["abstained"] and any(c["outlet"] == "SANA" for c in data["citations"])

@@ -6,7 +6,6 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
