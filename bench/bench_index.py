@@ -5,13 +5,13 @@ Corpus: ANT Corpus v1.1, Jawhara FM (Chouigui, Ben Khiroun, Elayeb, AICCSA 2017)
 
 Phases (each prints one JSON line and appends it to bench/results/index.jsonl):
   throughput  fresh build of the first N articles: chunks/s of the whole build
-  big         build of enough articles for >= 10,000 chunks (kept for the next phases)
-  update      one new article into a copy of the big index, vs that index's full build time
+  big         fresh build of the first --big-articles articles (kept for the next phases)
+  grow        `update_index` adding --grow-articles more (4,800 + 1,000 articles give 10,378 chunks)
+  update      one new article into a copy of the grown index
   query       `Retriever.search` latency p50/p95 (hybrid, k=5) over unseen article titles
 
     python bench/bench_index.py throughput --articles 300
-    python bench/bench_index.py big --work /tmp/rag-bench
-    python bench/bench_index.py update query --work /tmp/rag-bench
+    python bench/bench_index.py big grow update query --work /tmp/rag-bench
 """
 
 from __future__ import annotations
@@ -74,22 +74,33 @@ def build(corpus_dir: Path, index_dir: Path, threads: int) -> tuple[float, dict]
     return time.perf_counter() - start, report.to_dict()
 
 
-def phase_throughput(args: argparse.Namespace) -> None:
-    work = args.work / "throughput"
+def _fresh_build(args: argparse.Namespace, phase: str, articles: int) -> None:
+    work = args.work / phase
     shutil.rmtree(work, ignore_errors=True)
-    write_jsonl(records(args.corpus, 0, args.articles), work / "corpus" / "articles.jsonl")
+    write_jsonl(records(args.corpus, 0, articles), work / "corpus" / "articles.jsonl")
     seconds, report = build(work / "corpus", work / "index", args.threads)
-    emit({"phase": "throughput", "articles": args.articles, "chunks": report["chunks_embedded"], "seconds": round(seconds, 1),
+    emit({"phase": phase, "articles": articles, "chunks": report["chunks_embedded"], "seconds": round(seconds, 1),
           "chunks_per_s": round(report["chunks_embedded"] / seconds, 2), "threads": args.threads})
+
+
+def phase_throughput(args: argparse.Namespace) -> None:
+    _fresh_build(args, "throughput", args.articles)
 
 
 def phase_big(args: argparse.Namespace) -> None:
+    _fresh_build(args, "big", args.big_articles)
+
+
+def phase_grow(args: argparse.Namespace) -> None:
+    """`rag index update` adding --grow-articles more articles to the big index."""
     work = args.work / "big"
-    shutil.rmtree(work, ignore_errors=True)
-    write_jsonl(records(args.corpus, 0, args.big_articles), work / "corpus" / "articles.jsonl")
-    seconds, report = build(work / "corpus", work / "index", args.threads)
-    emit({"phase": "big", "articles": args.big_articles, "chunks": report["chunks_embedded"], "seconds": round(seconds, 1),
-          "chunks_per_s": round(report["chunks_embedded"] / seconds, 2), "threads": args.threads})
+    write_jsonl(records(args.corpus, 0, args.big_articles + args.grow_articles), work / "corpus" / "articles.jsonl")
+    settings = load_settings(corpus_dir=work / "corpus", index_dir=work / "index", threads=args.threads, cache_dir=work / "index" / "cache")
+    start = time.perf_counter()
+    report = update_index(settings)
+    seconds = time.perf_counter() - start
+    emit({"phase": "grow", "added": report.added, "chunks_embedded": report.chunks_embedded, "seconds": round(seconds, 1),
+          "chunks_per_s": round(report.chunks_embedded / seconds, 2)})
 
 
 def phase_update(args: argparse.Namespace) -> None:
@@ -97,7 +108,7 @@ def phase_update(args: argparse.Namespace) -> None:
     work = args.work / "update"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(big, work)
-    new = records(args.corpus, args.big_articles, 1)
+    new = records(args.corpus, args.big_articles + args.grow_articles, 1)
     write_jsonl(new, work / "corpus" / "new.jsonl")
     settings = load_settings(corpus_dir=work / "corpus", index_dir=work / "index", threads=args.threads, cache_dir=work / "index" / "cache")
     start = time.perf_counter()
@@ -114,7 +125,7 @@ def phase_update(args: argparse.Namespace) -> None:
 def phase_query(args: argparse.Namespace) -> None:
     settings = load_settings(index_dir=args.work / "big" / "index", threads=args.threads)
     retriever = open_retriever(settings)
-    queries = [r["title"] for r in records(args.corpus, args.big_articles + 10, args.queries)]
+    queries = [r["title"] for r in records(args.corpus, args.big_articles + args.grow_articles + 10, args.queries)]
     retriever.search(queries[0])  # warm-up
     latencies = []
     for query in queries:
@@ -128,11 +139,12 @@ def phase_query(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phases", nargs="+", choices=["throughput", "big", "update", "query"])
+    parser.add_argument("phases", nargs="+", choices=["throughput", "big", "grow", "update", "query"])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/rag-bench"))
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--big-articles", type=int, default=4800)
+    parser.add_argument("--grow-articles", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
