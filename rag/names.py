@@ -91,7 +91,7 @@ def latin_names(query: str) -> list[str]:
         run.clear()
 
     for match in _LATIN_WORD.finditer(query):
-        word = match.group(0).strip("'’-")
+        word = re.sub(r"['’]s$", "", match.group(0)).strip("'’-")  # Warsaw's → Warsaw
         folded = fold_latin(word)
         is_name = word[:1].isupper() and folded not in _NOT_NAMES and len(folded) >= 2
         if is_name:
