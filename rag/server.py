@@ -262,6 +262,14 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
 
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
+            try:
+                yield from answer_events()
+            except RagError as exc:  # e.g. the model file vanished: say so in the stream, then end it
+                yield chunk({"content": f"\n\nerror: {exc}"})
+                yield chunk({}, "stop")
+            yield _sse(None, "[DONE]")
+
+        def answer_events() -> Iterator[str]:
             streamed = False
             for event in engine.stream(question, history):
                 if event.kind == "token":
@@ -279,7 +287,6 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
                     if tail:
                         yield chunk({"content": tail})
                     yield chunk({}, "stop", citations=[c.__dict__ for c in answer.citations])
-            yield _sse(None, "[DONE]")
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
