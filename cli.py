@@ -50,18 +50,18 @@ class _Progress:
             self.bar = tqdm(total=total, desc=self.description, unit="chunk", file=sys.stderr, leave=False)
         self.bar.update(done)
 
-    def close(self) -> None:
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
 def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
     settings = load_settings(config, corpus_dir=corpus, index_dir=index)
-    progress = _Progress("embedding", enabled=sys.stderr.isatty() or not as_json)
-    try:
+    with _Progress("embedding", enabled=sys.stderr.isatty() or not as_json) as progress:
         report = update_index(settings, rebuild=rebuild, progress=progress)
-    finally:
-        progress.close()
     if as_json:
         _print_json(report.to_dict())
         return
@@ -266,11 +266,8 @@ def eval_retrieval(
     if dataset != "xquad":
         raise RagError(f"--dataset {dataset!r}: only 'xquad' is available")
     settings = load_settings(config)
-    progress = _Progress("embedding paragraphs")
-    try:
+    with _Progress("embedding paragraphs") as progress:
         result = evaluate_retrieval(settings, query_lang=query_lang, data_dir=data, limit=limit, expand_names=names, progress=progress)
-    finally:
-        progress.close()
     if as_json:
         _print_json(result)
         return
@@ -292,11 +289,8 @@ def eval_names(
     from rag.evaluation import evaluate_names
 
     settings = load_settings(config)
-    progress = _Progress("embedding paragraphs")
-    try:
+    with _Progress("embedding paragraphs") as progress:
         result = evaluate_names(settings, data_dir=data, limit=limit, retrieval=retrieval, progress=progress)
-    finally:
-        progress.close()
     if as_json:
         _print_json(result)
         return
@@ -325,11 +319,8 @@ def eval_answers(
     if dataset != "xquad":
         raise RagError(f"--dataset {dataset!r}: only 'xquad' is available")
     settings = load_settings(config, llm=llm)
-    progress = _Progress("embedding paragraphs")
-    try:
+    with _Progress("embedding paragraphs") as progress:
         result = evaluate_answers(settings, query_lang=query_lang, data_dir=data, limit=limit, progress=progress)
-    finally:
-        progress.close()
     if as_json:
         _print_json(result)
         return

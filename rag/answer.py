@@ -30,7 +30,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from rag.config import Settings, resource_path
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens
-from rag.retrieval import Expansion, Hit, Retriever
+from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.store import Filters
 
 NOT_FOUND = "NOT_FOUND"
@@ -229,9 +229,10 @@ class AnswerEngine:
         rewritten = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
         return rewritten or question
 
-    def retrieve(self, question: str, k: int, filters: Filters | None) -> list[Hit]:
+    def retrieve(self, question: str, k: int, filters: Filters | None) -> SearchResult:
+        """Passages for the question, with the name expansion the search used (reused by the checks)."""
         self.retriever.refresh()
-        return self.retriever.search(question, k=k, filters=filters, per_article=False).hits
+        return self.retriever.search(question, k=k, filters=filters, per_article=False)
 
     @staticmethod
     def _best_similarity(question_language: str, hits: list[Hit]) -> tuple[float | None, str]:
@@ -265,7 +266,8 @@ class AnswerEngine:
             raise RagError("the question is empty; ask something")
         language = detect_language(question)
         standalone = self.condense(question, history)
-        hits = self.retrieve(standalone, k or self.settings.k, filters)
+        result = self.retrieve(standalone, k or self.settings.k, filters)
+        hits, expansion = result.hits, result.expansion
         timings: dict[str, float | None] = {"retrieve_s": round(time.perf_counter() - started, 3), "first_token_s": None}
         sources = [self._source(n, hit, hit.chunk.text) for n, hit in enumerate(hits, 1)]
         if self.should_abstain(language, hits):
@@ -273,7 +275,7 @@ class AnswerEngine:
             timings["total_s"] = round(time.perf_counter() - started, 3)
             yield Event("answer", answer=Answer(question, text, language, True, [], sources, timings, "abstained", standalone))
             return
-        keywords = set(lexical_tokens(standalone)) | set(self.retriever.expand(standalone).lexical_terms)
+        keywords = set(lexical_tokens(standalone)) | set(expansion.lexical_terms)
         passages = [best_window(h.chunk.text, keywords, self.settings.passage_chars) for h in hits]
         streamed = ""
         if self.llm is not None:
@@ -292,16 +294,16 @@ class AnswerEngine:
                     continue  # may be the refusal sentinel: do not show it
                 yield Event("token", held)
                 held = ""
-        answer = self._checked(question, standalone, language, streamed, hits, passages, sources, timings)
+        answer = self._checked(question, standalone, language, streamed, hits, expansion, passages, sources, timings)
         answer.timings["total_s"] = round(time.perf_counter() - started, 3)
         yield Event("answer", answer=answer, replaced=answer.answer != streamed.strip())
 
     # -- guardrails ------------------------------------------------------------
 
-    def _checked(self, question: str, standalone: str, language: str, text: str, hits: list[Hit],
+    def _checked(self, question: str, standalone: str, language: str, text: str, hits: list[Hit], expansion: Expansion,
                  passages: list[str], sources: list[Source], timings: dict[str, float | None]) -> Answer:
         text = text.strip()
-        key = self._key_term(standalone, hits)
+        key = self._key_term(standalone, hits, expansion)
         if text.startswith(NOT_FOUND) or (NOT_FOUND in text and not cited_numbers(text)):
             best, kind = self._best_similarity(language, hits)
             if key is None and (best is None or best < CONFIDENT_SIMILARITY[kind]):
@@ -312,20 +314,19 @@ class AnswerEngine:
         if citations is not None and key is not None and not key & set(lexical_tokens(cleaned)):
             citations = None  # supported, but about something else than what was asked
         if citations is None:
-            cleaned, citations = self._extractive(standalone, language, hits, key)
+            cleaned, citations = self._extractive(standalone, language, hits, expansion, key)
             mode = "extractive"
         else:
             mode = "generated"
         return Answer(question, cleaned, language, False, citations, sources, timings, mode, standalone)
 
-    def _key_term(self, question: str, hits: list[Hit]) -> set[str] | None:
+    def _key_term(self, question: str, hits: list[Hit], expansion: Expansion) -> set[str] | None:
         """Spellings of the question's most specific term that the passages contain, if any.
 
         A small model sometimes answers a neighbouring question from the same
         passages, or refuses when the passages do hold the answer; the rarest
         question term (a name, usually) is the cheapest test of both.
         """
-        expansion = self.retriever.expand(question)
         aliases = {fold: set(lexical_tokens(n["alias"])) for n in expansion.notes for fold in lexical_tokens(n["name"])}
         passage_words = set().union(*(lexical_tokens(h.chunk.text) for h in hits))
         frequencies = self.retriever.store.term_frequencies(lexical_tokens(question) + expansion.lexical_terms)
@@ -372,7 +373,8 @@ class AnswerEngine:
             return None
         return [self._citation(n, hits[n - 1], quote) for n, quote in sorted(supported.items())]
 
-    def _extractive(self, question: str, language: str, hits: list[Hit], key: set[str] | None = None) -> tuple[str, list[Citation]]:
+    def _extractive(self, question: str, language: str, hits: list[Hit], expansion: Expansion,
+                    key: set[str] | None = None) -> tuple[str, list[Citation]]:
         """The sentences of the best passages closest to the question, quoted verbatim.
 
         When the question has a specific term that the passages contain, only
@@ -386,7 +388,7 @@ class AnswerEngine:
             return message("abstain", language), []
         vectors = self.retriever.embedder.embed_passages([s for _, s in candidates])
         query = self.retriever.embedder.embed_queries([question])[0]
-        words = set(lexical_tokens(question)) | set(self.retriever.expand(question).lexical_terms)
+        words = set(lexical_tokens(question)) | set(expansion.lexical_terms)
         scores = vectors @ query + 0.02 * np.array([len(words & set(lexical_tokens(s))) for _, s in candidates])
         chosen = sorted(np.argsort(-scores)[:2], key=lambda i: (candidates[i][0], i))
         lines = [message("extractive", language)]
