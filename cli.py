@@ -69,6 +69,7 @@ def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as
     typer.echo(
         f"index {verb} in {settings.index_dir}: {report.added} added, {report.updated} updated, "
         f"{report.removed} removed, {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
+        + (f", {report.terms_embedded} name-index words" if report.terms_embedded else "")
     )
     for error in report.errors:  # skipped inputs, and fields that were ignored (the message says which)
         typer.echo(f"problem: {error['error'] if error['error'].startswith(error['path']) else error['path'] + ': ' + error['error']}", err=True)

@@ -208,16 +208,18 @@ def evaluate_names(
     in_vocabulary = 0
     examples = []
     for english, arabic in pairs:
-        targets = set(lexical_tokens(arabic))
-        if not targets or not targets <= vocabulary:
+        # One target per Arabic word, as any of its lexical forms (الولايات → ولايات / لايات).
+        targets = [forms for forms in (set(lexical_tokens(word)) for word in arabic.split()) if forms]
+        if not targets or not all(forms & vocabulary for forms in targets):
             continue  # the Arabic form never occurs in the paragraphs: no index could find it
         in_vocabulary += 1
-        ranked = {w: [m.term for m in expander.match(w, retriever.store, k=3)] for w in english.split()}
+        words = [name for name in latin_names(english) if " " not in name]  # as a question's names are found
+        ranked = {w: expander.match(w, retriever.store, k=3) for w in words}
         for k in hits:
-            predicted = {t for terms in ranked.values() for term in terms[:k] for t in term.split()}
-            hits[k] += targets <= predicted
+            predicted = {t for matches in ranked.values() for m in matches[:k] for t in (m.term, *m.variants, *lexical_tokens(m.surface))}
+            hits[k] += all(forms & predicted for forms in targets)
         if len(examples) < 12:
-            examples.append({"english": english, "arabic": arabic, "top3": ranked})
+            examples.append({"english": english, "arabic": arabic, "top3": {w: [m.surface for m in ms] for w, ms in ranked.items()}})
     n = in_vocabulary or 1
     result: dict[str, Any] = {
         "pairs": len(pairs),

@@ -116,6 +116,24 @@ def lexical_tokens(text: str) -> list[str]:
     return tokens
 
 
+# Inflectional endings, longest first: plural/nisba/feminine (امريكيين, امريكيه, متحده → امريك, متحد).
+_SUFFIXES = ("يين", "يون", "يات", "ين", "ون", "ات", "يه", "ه", "ي")
+
+
+def light_stem(term: str) -> str:
+    """A lexical term without a leading و and one inflectional ending, kept to 3+ letters.
+
+    Groups the inflected forms of one word (سويد / سويديين, عرب / عربيه) so that
+    a name's alias brings its variants along; short names (جون) are left whole.
+    """
+    if term.startswith("و") and len(term) >= 5:
+        term = term[1:]
+    for suffix in _SUFFIXES:
+        if term.endswith(suffix) and len(term) - len(suffix) >= 3:
+            return term[: -len(suffix)]
+    return term
+
+
 def surface_forms(text: str) -> Iterator[tuple[str, str]]:
     """(written form without diacritics, lexical term) for each Arabic word in `text`."""
     for raw in _TOKEN.findall(ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")):

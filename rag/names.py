@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
 import tomllib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,10 @@ import numpy as np
 from rag.config import PACKAGE_DIR, Settings
 from rag.embeddings import Embedder
 from rag.errors import ConfigError
-from rag.language import ENGLISH_STOPWORDS, fold_latin, lexical_tokens, normalize
+from rag.language import ENGLISH_STOPWORDS, fold_latin, lexical_tokens, light_stem, normalize
 from rag.retrieval import Expansion
 from rag.store import IndexStore
-from rag.transliteration import latin_skeleton, skeleton_similarity
+from rag.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
 
 # Capitalised words that start questions or sentences but are not names.
 _NOT_NAMES = ENGLISH_STOPWORDS | {
@@ -45,8 +46,16 @@ _NOT_NAMES = ENGLISH_STOPWORDS | {
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'’\-]*")
 _QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{2,60})[\"“”«»]")
 
-SKELETON_FLOOR = 0.5  # candidates below this are not considered at all
-CANDIDATES = 12  # skeleton candidates re-ranked by embedding per name
+SKELETON_FLOOR = 0.5  # skeleton candidates below this are not considered at all
+SKELETON_CANDIDATES = 30  # per name; those without a stored vector are embedded once, at query time
+EMBEDDING_CANDIDATES = 12  # per name, nearest stored word vectors
+# A candidate scores as the better of two readings. Transliterated (Lavrov → لافروف):
+# skeleton, embedding and frequency weighted as WEIGHTS. Translated (Parliament →
+# البرلمان, United → المتحدة): the embedding alone (TRANSLATION_WEIGHT) plus frequency.
+WEIGHTS = (0.55, 0.35, 0.10)
+TRANSLATION_WEIGHT = 0.9
+THRESHOLD = 0.8  # a match below this is shown by --explain but not used
+MAX_VARIANTS = 6  # inflections of a matched alias also searched (امريكي → امريكيين, امريكيه)
 
 
 @dataclass
@@ -59,6 +68,7 @@ class AliasMatch:
     embedding: float
     freq: int
     source: str = "corpus"
+    variants: list[str] = field(default_factory=list)  # other inflections in the corpus (lexical terms)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +79,7 @@ class AliasMatch:
             "embedding": round(self.embedding, 3),
             "freq": self.freq,
             "source": self.source,
+            **({"variants": self.variants} if self.variants else {}),
         }
 
 
@@ -95,7 +106,9 @@ def latin_names(query: str) -> list[str]:
         folded = fold_latin(word)
         is_name = word[:1].isupper() and folded not in _NOT_NAMES and len(folded) >= 2
         if is_name:
-            run.append(word)
+            # Arabic writes hyphenated names as separate words (Ki-moon → كي مون) and al- as ال.
+            parts = [p for p in re.split(r"[-‐]", word) if p and fold_latin(p) not in ("al", "el")]
+            run.extend(parts or [word])
         else:
             flush()
     flush()
@@ -145,13 +158,27 @@ class CuratedAliases:
 
 
 class AliasIndex:
-    """The Arabic vocabulary of one index generation, grouped by skeleton."""
+    """The Arabic vocabulary of one index generation: skeletons, and word vectors where stored."""
 
     def __init__(self, store: IndexStore) -> None:
+        self.embedder_id = store.manifest.embedder  # the stored word vectors are this model's
         self.by_skeleton: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+        self.entries: dict[str, tuple[str, int]] = {}
+        self.by_stem: dict[str, list[str]] = defaultdict(list)
         for term, freq, surface, skeleton in store.db.execute("SELECT term, freq, surface, skeleton FROM vocabulary"):
+            self.entries[term] = (surface, freq)
+            self.by_stem[light_stem(term)].append(term)
             if skeleton and len(term) >= 3:
                 self.by_skeleton[skeleton].append((term, surface, freq))
+        self.vector_terms: list[str] = []
+        vectors: list[np.ndarray] = []
+        try:
+            for term, blob in store.db.execute("SELECT term, vector FROM term_vectors"):
+                self.vector_terms.append(term)
+                vectors.append(np.frombuffer(blob, dtype=np.float16))
+        except sqlite3.OperationalError:  # an index written before word vectors existed
+            pass
+        self.matrix = np.stack(vectors).astype(np.float32) if vectors else None
         self._vectors: dict[str, np.ndarray] = {}
         self._matches: dict[str, list[AliasMatch]] = {}
 
@@ -163,22 +190,36 @@ class AliasIndex:
             index = store.extras["aliases"] = cls(store)
         return index
 
-    def candidates(self, name: str, limit: int = CANDIDATES) -> list[tuple[str, str, int, float]]:
-        """(term, surface, freq, skeleton similarity), best first."""
+    def skeleton_candidates(self, name: str, limit: int = SKELETON_CANDIDATES) -> dict[str, float]:
+        """Terms whose skeleton is near the name's → skeleton similarity, best `limit`."""
         key = latin_skeleton(name)
         if not key:
-            return []
+            return {}
         if len(key) == 1:  # Gaga → غاغا: one consonant class only matches exactly
-            return sorted(((t, s, f, 1.0) for t, s, f in self.by_skeleton.get(key, [])), key=lambda c: -c[2])[:limit]
+            forms = sorted(self.by_skeleton.get(key, []), key=lambda form: -form[2])[:limit]
+            return {term: 1.0 for term, _, _ in forms}
         scored = []
         for skeleton, forms in self.by_skeleton.items():
             if abs(len(skeleton) - len(key)) > 2 or len(skeleton) < 2:
                 continue
             similarity = skeleton_similarity(key, skeleton)
             if similarity >= SKELETON_FLOOR:
-                scored.extend((term, surface, freq, similarity) for term, surface, freq in forms)
-        scored.sort(key=lambda c: (-c[3], -c[2]))
-        return scored[:limit]
+                scored.extend((term, freq, similarity) for term, _, freq in forms)
+        scored.sort(key=lambda c: (-c[2], -c[1]))
+        return {term: similarity for term, _, similarity in scored[:limit]}
+
+    def embedding_candidates(self, name_vector: np.ndarray, limit: int = EMBEDDING_CANDIDATES) -> dict[str, float]:
+        """Terms with a stored vector nearest to the name's → cosine similarity."""
+        if self.matrix is None:
+            return {}
+        similarities = self.matrix @ name_vector
+        top = np.argpartition(-similarities, min(limit, len(similarities) - 1))[:limit]
+        return {self.vector_terms[i]: float(similarities[i]) for i in top}
+
+    def variants(self, term: str, limit: int = MAX_VARIANTS) -> list[str]:
+        """Other inflections of `term` in this vocabulary (same light stem), most frequent first."""
+        others = [t for t in self.by_stem.get(light_stem(term), []) if t != term]
+        return sorted(others, key=lambda t: -self.entries[t][1])[:limit]
 
     def remembered(self, name: str, compute: Callable[[], list[AliasMatch]]) -> list[AliasMatch]:
         """Learned matches for `name`, computed once per generation."""
@@ -201,8 +242,8 @@ class NameExpander:
         self,
         embedder: Embedder,
         curated: CuratedAliases | None = None,
-        threshold: float = 0.8,
-        weights: tuple[float, float, float] = (0.55, 0.35, 0.10),
+        threshold: float = THRESHOLD,
+        weights: tuple[float, float, float] = WEIGHTS,
         dense_weight: float = 1.0,
     ) -> None:
         self.embedder = embedder
@@ -228,28 +269,45 @@ class NameExpander:
             return matches[:k]  # spans and acronyms (UN, AFC) are translated, not transliterated: curated only
         aliases = AliasIndex.of(store)
         matches += aliases.remembered(name, lambda: self._learned(name, aliases))
-        seen: set[str] = set()
+        seen: set[str] = set()  # one alias per word: its inflections come along as variants
         ranked = []
         for match in sorted(matches, key=lambda m: -m.score):
-            if match.term and match.term not in seen:
-                seen.add(match.term)
+            stem = light_stem(match.term)
+            if match.term and stem not in seen:
+                seen.add(stem)
+                if match.source == "corpus":
+                    match = replace(match, variants=aliases.variants(match.term))
                 ranked.append(match)
         return ranked[:k]
 
     def _learned(self, name: str, aliases: AliasIndex) -> list[AliasMatch]:
+        """Candidates by skeleton (transliterations) and by word vector (also translations), scored together."""
+        name_vector = aliases.embeddings(self.embedder, [name])[0]
+        by_embedding = aliases.embedding_candidates(name_vector) if aliases.embedder_id == self.embedder.id else {}
+        by_skeleton = aliases.skeleton_candidates(name)
+        terms = list(dict.fromkeys([*by_skeleton, *by_embedding]))
+        if not terms:
+            return []
+        key = latin_skeleton(name)
+        unscored = [t for t in terms if t not in by_embedding]  # vectors not stored: embed now, once
+        if unscored:
+            vectors = aliases.embeddings(self.embedder, [aliases.entries[t][0] for t in unscored])
+            by_embedding.update(zip(unscored, (float(s) for s in vectors @ name_vector)))
+        w_skeleton, w_embedding, w_freq = self.weights
+        top_freq = max(aliases.entries[t][1] for t in terms)
         matches: list[AliasMatch] = []
-        candidates = aliases.candidates(name)
-        if candidates:
-            vectors = aliases.embeddings(self.embedder, [name, *(surface for _, surface, _, _ in candidates)])
-            similarities = vectors[1:] @ vectors[0]
-            w_skeleton, w_embedding, w_freq = self.weights
-            top_freq = max(f for _, _, f, _ in candidates)
-            for (term, surface, freq, skeleton), similarity in zip(candidates, similarities):
-                # e5 cosine similarities of unrelated short strings sit around 0.75–0.8.
-                embedding = float(np.clip((similarity - 0.75) / 0.2, 0.0, 1.0))
-                frequency = math.log1p(freq) / math.log1p(top_freq)
-                score = w_skeleton * skeleton + w_embedding * embedding + w_freq * frequency
-                matches.append(AliasMatch(name, term, surface, score, skeleton, embedding, freq))
+        for term in terms:
+            surface, freq = aliases.entries[term]
+            skeleton = by_skeleton.get(term)
+            if skeleton is None:
+                skeleton = skeleton_similarity(key, arabic_skeleton(term)) if key else 0.0
+            # e5 cosine similarities of unrelated short strings sit around 0.75–0.8.
+            embedding = float(np.clip((by_embedding[term] - 0.75) / 0.2, 0.0, 1.0))
+            frequency = math.log1p(freq) / math.log1p(top_freq)
+            transliterated = w_skeleton * skeleton + w_embedding * embedding + w_freq * frequency
+            translated = TRANSLATION_WEIGHT * embedding + w_freq * frequency  # the sound does not carry over
+            score = max(transliterated, translated)
+            matches.append(AliasMatch(name, term, surface, score, skeleton, embedding, freq))
         return matches
 
     def expand(self, query: str, store: IndexStore) -> Expansion:
@@ -268,6 +326,7 @@ class NameExpander:
                 forms = [match.surface, *self.curated.variants_of(match.surface)]
                 for form in forms:
                     expansion.lexical_terms.extend(lexical_tokens(form))
+                expansion.lexical_terms.extend(match.variants)
                 replacements[name] = match.surface
                 expansion.notes.append(match.to_dict())
         if replacements:

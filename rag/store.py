@@ -6,7 +6,8 @@ Layout of an index directory::
     gen-<stamp>/         one complete, immutable index
         manifest.json    embedder id, dimension, chunking, format version, counts
         docstore.sqlite  articles, chunks (text, metadata, lexical tokens) and the
-                         Arabic vocabulary with name skeletons (rag.names)
+                         Arabic vocabulary with name skeletons and, for its
+                         recurring terms, word embeddings (rag.names)
         dense.faiss      IndexIDMap2(IndexFlatIP): ids are chunk row ids
         bm25/            bm25s index over the chunks' lexical tokens
     embeddings.sqlite    cache of computed vectors, written as they are made
@@ -45,8 +46,14 @@ from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.language import is_arabic_word, lexical_tokens, surface_forms
 from rag.transliteration import arabic_skeleton
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 EMBED_BATCH = 16
+# Word vectors for the name matcher, per chunk added: a short word embeds ~50x
+# faster than a 200-token chunk, so 4 per chunk keeps them under 10% of the
+# indexing time (docs/names.md). Only recurring terms (freq >= 2) qualify, most
+# frequent first; the rest are embedded at query time when their skeleton matches.
+TERM_VECTORS_PER_CHUNK = 4
+TERM_VECTOR_MIN_FREQ = 2
 
 Progress = Callable[[int], None]
 
@@ -106,6 +113,7 @@ class UpdateReport:
     removed: int = 0
     unchanged: int = 0
     chunks_embedded: int = 0
+    terms_embedded: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +144,7 @@ CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE TABLE IF NOT EXISTS vocabulary(
     term TEXT PRIMARY KEY, freq INTEGER, surface TEXT, skeleton TEXT);
 CREATE INDEX IF NOT EXISTS vocabulary_skeleton ON vocabulary(skeleton);
+CREATE TABLE IF NOT EXISTS term_vectors(term TEXT PRIMARY KEY, vector BLOB);
 CREATE INDEX IF NOT EXISTS articles_outlet ON articles(outlet);
 """
 
@@ -487,6 +496,7 @@ class IndexWriter:
             )
             rows.append(int(cursor.lastrowid))
         vocabulary.apply(db)
+        report.terms_embedded = self._embed_terms(db, budget=TERM_VECTORS_PER_CHUNK * len(chunks))
         if rows:
             dense.add_with_ids(vectors.matrix, np.array(rows, dtype=np.int64))
         db.commit()
@@ -504,6 +514,23 @@ class IndexWriter:
                 with open(path, "rb") as handle:
                     os.fsync(handle.fileno())
         self._cache_keys = keys
+
+    def _embed_terms(self, db: sqlite3.Connection, budget: int) -> int:
+        """Give the most frequent recurring terms without a vector one, up to `budget`."""
+        db.execute("DELETE FROM term_vectors WHERE term NOT IN (SELECT term FROM vocabulary)")
+        pending = db.execute(
+            "SELECT term, surface FROM vocabulary WHERE freq >= ? AND length(term) >= 3 "
+            "AND term NOT IN (SELECT term FROM term_vectors) ORDER BY freq DESC, term LIMIT ?",
+            (TERM_VECTOR_MIN_FREQ, budget),
+        ).fetchall()
+        for start in range(0, len(pending), 256):
+            part = pending[start : start + 256]
+            vectors = self.embedder.embed_passages([surface for _, surface in part])
+            db.executemany(
+                "INSERT INTO term_vectors VALUES (?, ?)",
+                [(term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, vectors)],
+            )
+        return len(pending)
 
     def _embed(self, texts: list[str], report: UpdateReport, progress: Callable[[int, int], None] | None) -> "_Vectors":
         cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")

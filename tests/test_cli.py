@@ -19,7 +19,7 @@ def sample_index(tmp_path_factory):
     result = runner.invoke(cli.app, ["index", "build", "--corpus", str(SAMPLE_CORPUS), "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report) == {"added", "updated", "removed", "unchanged", "chunks_embedded", "errors"}
+    assert set(report) == {"added", "updated", "removed", "unchanged", "chunks_embedded", "terms_embedded", "errors"}
     assert report["added"] == 5 and report["errors"] == []
     return index
 

