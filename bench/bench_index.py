@@ -9,6 +9,8 @@ Phases (each prints one JSON line and appends it to bench/results/index.jsonl):
   grow        `update_index` adding --grow-articles more (4,800 + 1,000 articles give 10,378 chunks)
   update      one new article into a copy of the grown index
   query       `Retriever.search` latency p50/p95 (hybrid, k=5) over unseen article titles
+  names       fresh build of the first N articles, timing chunk embedding and the name index's word
+              vectors separately (the issue's budget: words under 10% of the embedding time)
 
     python bench/bench_index.py throughput --articles 300
     python bench/bench_index.py big grow update query --work /tmp/rag-bench
@@ -137,9 +139,49 @@ def phase_query(args: argparse.Namespace) -> None:
           "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1)})
 
 
+class _TimedEmbedder:
+    """The configured embedder, with seconds spent on chunks and on single words kept apart."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.id, self.dim = inner, inner.id, inner.dim
+        self.seconds = {"chunks": 0.0, "words": 0.0}
+
+    def embed_passages(self, texts: list[str]):
+        start = time.perf_counter()
+        vectors = self.inner.embed_passages(texts)
+        kind = "words" if all(" " not in t for t in texts) else "chunks"
+        self.seconds[kind] += time.perf_counter() - start
+        return vectors
+
+    def embed_queries(self, texts: list[str]):
+        return self.inner.embed_queries(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+
+def phase_names(args: argparse.Namespace) -> None:
+    from rag.embeddings import load_embedder
+    from rag.store import IndexWriter
+
+    work = args.work / "names"
+    shutil.rmtree(work, ignore_errors=True)
+    write_jsonl(records(args.corpus, 0, args.articles), work / "corpus" / "articles.jsonl")
+    settings = load_settings(threads=args.threads)
+    embedder = _TimedEmbedder(load_embedder(settings.embedder, args.threads))
+    writer = IndexWriter(work / "index", embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    start = time.perf_counter()
+    report = writer.update(work / "corpus", rebuild=True)
+    seconds = time.perf_counter() - start
+    chunk_s, word_s = embedder.seconds["chunks"], embedder.seconds["words"]
+    emit({"phase": "names", "articles": args.articles, "chunks": report.chunks_embedded, "words": report.terms_embedded,
+          "seconds": round(seconds, 1), "chunk_embedding_s": round(chunk_s, 1), "word_embedding_s": round(word_s, 1),
+          "word_share_of_embedding": round(word_s / chunk_s, 3) if chunk_s else None})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phases", nargs="+", choices=["throughput", "big", "grow", "update", "query"])
+    parser.add_argument("phases", nargs="+", choices=["throughput", "big", "grow", "update", "query", "names"])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/rag-bench"))
     parser.add_argument("--articles", type=int, default=300)

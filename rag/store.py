@@ -49,10 +49,10 @@ from rag.transliteration import arabic_skeleton
 FORMAT_VERSION = 4
 EMBED_BATCH = 16
 # Word vectors for the name matcher, per chunk added: a short word embeds ~50x
-# faster than a 200-token chunk, so 4 per chunk keeps them under 10% of the
+# faster than a 200-token chunk, so 3 per chunk keeps them under 10% of the
 # indexing time (docs/names.md). Only recurring terms (freq >= 2) qualify, most
 # frequent first; the rest are embedded at query time when their skeleton matches.
-TERM_VECTORS_PER_CHUNK = 4
+TERM_VECTORS_PER_CHUNK = 3
 TERM_VECTOR_MIN_FREQ = 2
 
 Progress = Callable[[int], None]
