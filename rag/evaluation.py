@@ -213,8 +213,8 @@ def evaluate_names(
         if not targets or not all(forms & vocabulary for forms in targets):
             continue  # the Arabic form never occurs in the paragraphs: no index could find it
         in_vocabulary += 1
-        words = [name for name in latin_names(english) if " " not in name]  # as a question's names are found
-        ranked = {w: expander.match(w, retriever.store, k=3) for w in words}
+        names = latin_names(english)  # as a question's names are found: words, and runs of them
+        ranked = {name: expander.match(name, retriever.store, k=3) for name in names}
         for k in hits:
             predicted = {t for matches in ranked.values() for m in matches[:k] for t in (m.term, *m.variants, *lexical_tokens(m.surface))}
             hits[k] += all(forms & predicted for forms in targets)

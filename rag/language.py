@@ -141,6 +141,23 @@ def surface_forms(text: str) -> Iterator[tuple[str, str]]:
             yield raw, strip_article(normalize(raw))
 
 
+_PHRASE_TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
+
+
+def arabic_phrases(text: str) -> Iterator[list[str]]:
+    """Runs of consecutive Arabic words (without diacritics), broken by punctuation and other scripts."""
+    run: list[str] = []
+    for token in _PHRASE_TOKEN.findall(ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")):
+        if is_arabic_word(token):
+            run.append(token)
+        else:
+            if len(run) > 1:
+                yield run
+            run = []
+    if len(run) > 1:
+        yield run
+
+
 def is_arabic_word(token: str) -> bool:
     return bool(_ARABIC_LETTER.match(token))
 

@@ -33,7 +33,16 @@ import numpy as np
 from rag.config import PACKAGE_DIR, Settings
 from rag.embeddings import Embedder
 from rag.errors import ConfigError
-from rag.language import ENGLISH_STOPWORDS, fold_latin, lexical_tokens, light_stem, normalize
+from rag.language import (
+    ARABIC_STOPWORDS,
+    ENGLISH_STOPWORDS,
+    arabic_phrases,
+    fold_latin,
+    lexical_tokens,
+    light_stem,
+    normalize,
+    strip_article,
+)
 from rag.retrieval import Expansion
 from rag.store import IndexStore
 from rag.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
@@ -55,6 +64,14 @@ EMBEDDING_CANDIDATES = 12  # per name, nearest stored word vectors
 WEIGHTS = (0.55, 0.35, 0.10)
 TRANSLATION_WEIGHT = 0.9
 THRESHOLD = 0.8  # a match below this is shown by --explain but not used
+# Multi-word names: phrases scored by the share of the name's words they cover (each
+# by its word-match score) and the embedding of the whole name vs the phrase.
+SPAN_WEIGHTS = (0.2, 0.8)
+SPAN_EXTRA_WORD_PENALTY = 0.05  # per phrase word beyond the name's own count
+SPAN_WORD_MATCHES = 3  # word matches per word whose phrases are candidates
+SPAN_CANDIDATES = 80  # phrases embedded per name (once per index generation)
+SPAN_CHUNKS = 300  # chunks read for candidate phrases
+SPAN_THRESHOLD = 0.8  # a phrase below this is shown by --explain but not used
 MAX_VARIANTS = 6  # inflections of a matched alias also searched (امريكي → امريكيين, امريكيه)
 
 
@@ -221,6 +238,12 @@ class AliasIndex:
         others = [t for t in self.by_stem.get(light_stem(term), []) if t != term]
         return sorted(others, key=lambda t: -self.entries[t][1])[:limit]
 
+    def chunks_with(self, store: IndexStore, terms: list[str], limit: int = SPAN_CHUNKS) -> list[str]:
+        """Texts of (at most `limit`) chunks whose lexical tokens include one of `terms`."""
+        clauses = " OR ".join("instr(' ' || tokens || ' ', ?) > 0" for _ in terms)
+        query = f"SELECT text FROM chunks WHERE {clauses} LIMIT ?"
+        return [text for (text,) in store.db.execute(query, [f" {t} " for t in terms] + [limit])]
+
     def remembered(self, name: str, compute: Callable[[], list[AliasMatch]]) -> list[AliasMatch]:
         """Learned matches for `name`, computed once per generation."""
         if name not in self._matches:
@@ -243,12 +266,14 @@ class NameExpander:
         embedder: Embedder,
         curated: CuratedAliases | None = None,
         threshold: float = THRESHOLD,
+        span_threshold: float = SPAN_THRESHOLD,
         weights: tuple[float, float, float] = WEIGHTS,
         dense_weight: float = 1.0,
     ) -> None:
         self.embedder = embedder
         self.curated = curated or CuratedAliases()
         self.threshold = threshold
+        self.span_threshold = span_threshold
         self.weights = weights
         self.dense_weight = dense_weight
 
@@ -265,10 +290,13 @@ class NameExpander:
             AliasMatch(name, " ".join(lexical_tokens(form)), form, 1.0, 1.0, 1.0, 0, "curated")
             for form in self.curated.forms_for(name)
         ]
-        if " " in name.strip() or (name.isupper() and len(name) <= 5):
-            return matches[:k]  # spans and acronyms (UN, AFC) are translated, not transliterated: curated only
+        if name.isupper() and len(name) <= 5:
+            return matches[:k]  # acronyms (UN, AFC) are not written out letter by letter: curated only
         aliases = AliasIndex.of(store)
-        matches += aliases.remembered(name, lambda: self._learned(name, aliases))
+        if " " in name.strip():
+            matches += aliases.remembered(name, lambda: self._learned_span(name, store, aliases))
+        else:
+            matches += aliases.remembered(name, lambda: self._learned(name, aliases))
         seen: set[str] = set()  # one alias per word: its inflections come along as variants
         ranked = []
         for match in sorted(matches, key=lambda m: -m.score):
@@ -310,6 +338,50 @@ class NameExpander:
             matches.append(AliasMatch(name, term, surface, score, skeleton, embedding, freq))
         return matches
 
+    def _learned_span(self, span: str, store: IndexStore, aliases: AliasIndex) -> list[AliasMatch]:
+        """Arabic phrases for a multi-word name (United Nations → الأمم المتحدة, Red Guards → الحرس الأحمر).
+
+        Word by word, a span is often half translated, half transliterated, and
+        single words are ambiguous; the phrase is not. Candidates are the
+        corpus phrases that contain a match of at least one of the span's words
+        (read from the chunks that hold those matches), ranked by how many of
+        the words they cover, then scored with the embedding of the whole span.
+        """
+        words = span.split()
+        word_matches = {w: [m for m in self.match(w, store, k=SPAN_WORD_MATCHES) if m.source == "corpus"] for w in words}
+        stems = {w: {light_stem(t): m.score for m in ms for t in (m.term, *m.variants)} for w, ms in word_matches.items()}
+        terms = list(dict.fromkeys(m.term for ms in word_matches.values() for m in ms))
+        if not terms:
+            return []
+        counts: dict[str, int] = defaultdict(int)
+        coverage: dict[str, float] = {}
+        longest = min(len(words) + 1, 4)  # one word more: Arabic adds some (Louis XIV → لويس الرابع عشر)
+        for text in aliases.chunks_with(store, terms):
+            for run in arabic_phrases(text):
+                normalised = [normalize(word) for word in run]
+                keys = [light_stem(strip_article(word)) for word in normalised]
+                for n in range(2, longest + 1):
+                    for i in range(len(run) - n + 1):
+                        if normalised[i] in ARABIC_STOPWORDS or normalised[i + n - 1] in ARABIC_STOPWORDS:
+                            continue
+                        phrase_keys = keys[i : i + n]
+                        covered = sum(max((stems[w].get(key, 0.0) for key in phrase_keys), default=0.0) for w in words)
+                        if covered:
+                            phrase = " ".join(run[i : i + n])
+                            counts[phrase] += 1
+                            coverage[phrase] = covered / len(words)
+        if not counts:
+            return []
+        ranked = sorted(counts, key=lambda p: (-coverage[p], -counts[p], len(p)))[:SPAN_CANDIDATES]
+        vectors = aliases.embeddings(self.embedder, [span, *ranked])
+        matches = []
+        for phrase, similarity in zip(ranked, vectors[1:] @ vectors[0]):
+            embedding = float(np.clip((similarity - 0.75) / 0.2, 0.0, 1.0))
+            extra_words = max(0, phrase.count(" ") + 1 - len(words))  # أعرب سيرغي لافروف < سيرغي لافروف
+            score = SPAN_WEIGHTS[0] * coverage[phrase] + SPAN_WEIGHTS[1] * embedding - SPAN_EXTRA_WORD_PENALTY * extra_words
+            matches.append(AliasMatch(span, " ".join(lexical_tokens(phrase)), phrase, score, coverage[phrase], embedding, counts[phrase]))
+        return matches
+
     def expand(self, query: str, store: IndexStore) -> Expansion:
         expansion = Expansion()
         replacements: dict[str, str] = {}
@@ -317,7 +389,8 @@ class NameExpander:
         for name in latin_names(query):
             if any(part in covered for part in name.split()):
                 continue
-            best = [m for m in self.match(name, store, k=2) if m.score >= self.threshold]
+            threshold = self.span_threshold if " " in name else self.threshold
+            best = [m for m in self.match(name, store, k=2) if m.score >= threshold]
             if not best:
                 continue
             if " " in name:

@@ -1,6 +1,15 @@
 from hypothesis import given, strategies as st
 
-from rag.language import detect_language, fold_latin, lexical_tokens, normalize, normalize_arabic, strip_article
+from rag.language import (
+    arabic_phrases,
+    detect_language,
+    fold_latin,
+    lexical_tokens,
+    light_stem,
+    normalize,
+    normalize_arabic,
+    strip_article,
+)
 
 ARABIC_LETTERS = st.text(alphabet=st.characters(min_codepoint=0x0621, max_codepoint=0x064A), min_size=1, max_size=30)
 DIACRITICS = st.text(alphabet="\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652\u0640", max_size=5)
@@ -59,3 +68,14 @@ def test_lexical_tokens_never_crash_and_are_normalized(text):
     for token in lexical_tokens(text):
         assert token == normalize(token)
         assert token.strip() == token and token
+
+
+def test_arabic_phrases_break_at_punctuation_and_other_scripts():
+    text = "قال الأمين العام للأمم المتحدة، بان كي مون: إن Lavrov وصل 2016 إلى مدينة"
+    assert list(arabic_phrases(text)) == [["قال", "الأمين", "العام", "للأمم", "المتحدة"], ["بان", "كي", "مون"], ["إلى", "مدينة"]]
+
+
+def test_light_stem_groups_inflections_but_keeps_short_names():
+    assert light_stem("امريكيين") == light_stem("امريكيه") == light_stem("امريكي")
+    assert light_stem("متحده") == light_stem("متحدين")
+    assert light_stem("جون") == "جون" and light_stem("رقه") == "رقه"

@@ -91,6 +91,9 @@ def test_alias_matching_on_fixture_corpus(tmp_path):
     # Translated, not transliterated: found by the stored word vector alone.
     law = expander.match("Law", store)[0]
     assert law.term == "قانون" and law.skeleton < 0.3
+    # A multi-word name is matched as a phrase of the corpus, without the verb before it.
+    sergei = expander.match("Sergei Lavrov", store)[0]
+    assert sergei.surface == "سيرغي لافروف" and sergei.score >= expander.span_threshold
     # A matched alias brings its inflections in the corpus along.
     assert "برلمانيين" in expander.match("Parliament", store)[0].variants
 
