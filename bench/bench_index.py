@@ -139,44 +139,50 @@ def phase_query(args: argparse.Namespace) -> None:
           "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1)})
 
 
-class _TimedEmbedder:
-    """The configured embedder, with seconds spent on chunks and on single words kept apart."""
+class _Timed:
+    """Wraps an embedder or the word encoder; counts the seconds spent in it."""
 
     def __init__(self, inner) -> None:
         self.inner, self.id, self.dim = inner, inner.id, inner.dim
-        self.seconds = {"chunks": 0.0, "words": 0.0}
+        self.seconds = 0.0
+
+    def _timed(self, method, texts):
+        start = time.perf_counter()
+        try:
+            return method(texts)
+        finally:
+            self.seconds += time.perf_counter() - start
 
     def embed_passages(self, texts: list[str]):
-        start = time.perf_counter()
-        vectors = self.inner.embed_passages(texts)
-        kind = "words" if all(" " not in t for t in texts) else "chunks"
-        self.seconds[kind] += time.perf_counter() - start
-        return vectors
+        return self._timed(self.inner.embed_passages, texts)
 
     def embed_queries(self, texts: list[str]):
         return self.inner.embed_queries(texts)
+
+    def encode(self, texts: list[str]):
+        return self._timed(self.inner.encode, texts)
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
 
 def phase_names(args: argparse.Namespace) -> None:
-    from rag.embeddings import load_embedder
+    from rag.embeddings import load_embedder, load_word_encoder
     from rag.store import IndexWriter
 
     work = args.work / "names"
     shutil.rmtree(work, ignore_errors=True)
     write_jsonl(records(args.corpus, 0, args.articles), work / "corpus" / "articles.jsonl")
     settings = load_settings(threads=args.threads)
-    embedder = _TimedEmbedder(load_embedder(settings.embedder, args.threads))
-    writer = IndexWriter(work / "index", embedder, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    embedder = _Timed(load_embedder(settings.embedder, args.threads))
+    words = _Timed(load_word_encoder(args.threads))
+    writer = IndexWriter(work / "index", embedder, settings.chunk_tokens, settings.chunk_overlap_tokens, word_encoder=words)
     start = time.perf_counter()
     report = writer.update(work / "corpus", rebuild=True)
     seconds = time.perf_counter() - start
-    chunk_s, word_s = embedder.seconds["chunks"], embedder.seconds["words"]
     emit({"phase": "names", "articles": args.articles, "chunks": report.chunks_embedded, "words": report.terms_embedded,
-          "seconds": round(seconds, 1), "chunk_embedding_s": round(chunk_s, 1), "word_embedding_s": round(word_s, 1),
-          "word_share_of_embedding": round(word_s / chunk_s, 3) if chunk_s else None})
+          "seconds": round(seconds, 1), "chunk_embedding_s": round(embedder.seconds, 1), "word_vectors_s": round(words.seconds, 1),
+          "word_share_of_embedding": round(words.seconds / embedder.seconds, 3) if embedder.seconds else None})
 
 
 def main() -> None:

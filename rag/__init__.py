@@ -33,7 +33,7 @@ def update_index(
     progress: Callable[[int, int], None] | None = None,
 ) -> "UpdateReport":
     """Bring the index in `settings.index_dir` up to date with the corpus (or rebuild it)."""
-    from rag.embeddings import load_embedder
+    from rag.embeddings import load_embedder, load_word_encoder
     from rag.store import IndexWriter
 
     writer = IndexWriter(
@@ -41,6 +41,7 @@ def update_index(
         load_embedder(settings.embedder, settings.threads),
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap_tokens=settings.chunk_overlap_tokens,
+        word_encoder=load_word_encoder(settings.threads),
     )
     return writer.update(corpus_dir or settings.corpus_dir, rebuild=rebuild, outlets=settings.outlets, progress=progress)
 

@@ -194,6 +194,7 @@ def evaluate_names(
 ) -> dict[str, Any]:
     """Alias recall@1/@3 on XQuAD name pairs (learned index only), and EN→AR retrieval with/without names."""
     from rag import open_retriever, update_index
+    from rag.embeddings import load_word_encoder
     from rag.language import lexical_tokens
     from rag.names import CuratedAliases, NameExpander, latin_names
 
@@ -201,7 +202,7 @@ def evaluate_names(
     eval_settings = eval_index_settings(settings, "xquad-ar", data.paragraphs)
     update_index(eval_settings, progress=progress)
     retriever = open_retriever(eval_settings, expand_names=False)
-    expander = NameExpander(retriever.embedder, CuratedAliases())  # measure what is learned, not curated
+    expander = NameExpander(retriever.embedder, CuratedAliases(), word_encoder=load_word_encoder(settings.threads))  # learned, not curated
     pairs = xquad_name_pairs(data_dir)
     vocabulary = {t for (t,) in retriever.store.db.execute("SELECT term FROM vocabulary")}
     hits = {1: 0, 3: 0}

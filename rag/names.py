@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import PACKAGE_DIR, Settings
-from rag.embeddings import Embedder
+from rag.embeddings import Embedder, WordEncoder, load_word_encoder
 from rag.errors import ConfigError
 from rag.language import (
     ARABIC_STOPWORDS,
@@ -57,19 +57,25 @@ _QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{2,60})[\"“”«»]")
 
 SKELETON_FLOOR = 0.5  # skeleton candidates below this are not considered at all
 SKELETON_CANDIDATES = 30  # per name; those without a stored vector are embedded once, at query time
-EMBEDDING_CANDIDATES = 12  # per name, nearest stored word vectors
+TRANSLATION_CANDIDATES = 12  # per name, nearest stored word vectors
 # A candidate scores as the better of two readings. Transliterated (Lavrov → لافروف):
 # skeleton, embedding and frequency weighted as WEIGHTS. Translated (Parliament →
 # البرلمان, United → المتحدة): the embedding alone (TRANSLATION_WEIGHT) plus frequency.
 WEIGHTS = (0.55, 0.35, 0.10)
 TRANSLATION_WEIGHT = 0.9
+# Cosine ranges rescaled to 0–1: unrelated short strings sit near the low end
+# (e5 ~0.75–0.8; USE ~0.2–0.4), translations and transliterations near the top.
+E5_RANGE = (0.75, 0.95)
+WORD_RANGE = (0.4, 0.9)
 THRESHOLD = 0.8  # a match below this is shown by --explain but not used
 # Multi-word names: phrases scored by the share of the name's words they cover (each
 # by its word-match score) and the embedding of the whole name vs the phrase.
-SPAN_WEIGHTS = (0.2, 0.8)
+SPAN_WEIGHTS = (0.2, 0.8)  # translated reading: coverage, word-encoder similarity of the whole name
+SPAN_TRANSLITERATION_WEIGHTS = (0.65, 0.35)  # coverage (the words' own sound matches), e5 similarity
 SPAN_EXTRA_WORD_PENALTY = 0.05  # per phrase word beyond the name's own count
 SPAN_WORD_MATCHES = 3  # word matches per word whose phrases are candidates
 SPAN_CANDIDATES = 80  # phrases embedded per name (once per index generation)
+SPAN_E5_CANDIDATES = 16  # of which the best-covered are also compared by e5
 SPAN_CHUNKS = 300  # chunks read for candidate phrases
 SPAN_THRESHOLD = 0.8  # a phrase below this is shown by --explain but not used
 MAX_VARIANTS = 6  # inflections of a matched alias also searched (امريكي → امريكيين, امريكيه)
@@ -85,6 +91,7 @@ class AliasMatch:
     embedding: float
     freq: int
     source: str = "corpus"
+    translation: float = 0.0  # word-encoder similarity (translated names)
     variants: list[str] = field(default_factory=list)  # other inflections in the corpus (lexical terms)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +101,7 @@ class AliasMatch:
             "score": round(self.score, 3),
             "skeleton": round(self.skeleton, 3),
             "embedding": round(self.embedding, 3),
+            "translation": round(self.translation, 3),
             "freq": self.freq,
             "source": self.source,
             **({"variants": self.variants} if self.variants else {}),
@@ -174,11 +182,15 @@ class CuratedAliases:
         return self.pairs.get(f"\x00{normalize(arabic)}", [])
 
 
+def _rescale(similarities: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.clip((np.asarray(similarities, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
+
+
 class AliasIndex:
     """The Arabic vocabulary of one index generation: skeletons, and word vectors where stored."""
 
     def __init__(self, store: IndexStore) -> None:
-        self.embedder_id = store.manifest.embedder  # the stored word vectors are this model's
+        self.word_encoder_id = store.manifest.extras.get("word_vectors")  # the stored vectors are this model's
         self.by_skeleton: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
         self.entries: dict[str, tuple[str, int]] = {}
         self.by_stem: dict[str, list[str]] = defaultdict(list)
@@ -196,7 +208,9 @@ class AliasIndex:
         except sqlite3.OperationalError:  # an index written before word vectors existed
             pass
         self.matrix = np.stack(vectors).astype(np.float32) if vectors else None
+        self.vector_row = {term: row for row, term in enumerate(self.vector_terms)}
         self._vectors: dict[str, np.ndarray] = {}
+        self._word_vectors: dict[str, np.ndarray] = {}
         self._matches: dict[str, list[AliasMatch]] = {}
 
     @classmethod
@@ -225,13 +239,21 @@ class AliasIndex:
         scored.sort(key=lambda c: (-c[2], -c[1]))
         return {term: similarity for term, _, similarity in scored[:limit]}
 
-    def embedding_candidates(self, name_vector: np.ndarray, limit: int = EMBEDDING_CANDIDATES) -> dict[str, float]:
-        """Terms with a stored vector nearest to the name's → cosine similarity."""
+    def translation_candidates(self, name_vector: np.ndarray, limit: int = TRANSLATION_CANDIDATES) -> list[str]:
+        """Terms whose stored word vectors are nearest to the name's."""
         if self.matrix is None:
-            return {}
+            return []
         similarities = self.matrix @ name_vector
         top = np.argpartition(-similarities, min(limit, len(similarities) - 1))[:limit]
-        return {self.vector_terms[i]: float(similarities[i]) for i in top}
+        return [self.vector_terms[i] for i in top]
+
+    def word_vectors(self, encoder: WordEncoder, texts: list[str]) -> np.ndarray:
+        """Word-encoder vectors of terms (stored ones read, others encoded once) or of any short text."""
+        stored = self.word_encoder_id == encoder.id
+        missing = [t for t in dict.fromkeys(texts) if t not in self._word_vectors and not (stored and t in self.vector_row)]
+        if missing:
+            self._word_vectors.update(zip(missing, encoder.encode([self.entries.get(t, (t, 0))[0] for t in missing])))
+        return np.stack([self._word_vectors[t] if t in self._word_vectors else self.matrix[self.vector_row[t]] for t in texts])
 
     def variants(self, term: str, limit: int = MAX_VARIANTS) -> list[str]:
         """Other inflections of `term` in this vocabulary (same light stem), most frequent first."""
@@ -269,8 +291,10 @@ class NameExpander:
         span_threshold: float = SPAN_THRESHOLD,
         weights: tuple[float, float, float] = WEIGHTS,
         dense_weight: float = 1.0,
+        word_encoder: WordEncoder | None = None,
     ) -> None:
         self.embedder = embedder
+        self.word_encoder = word_encoder  # for translated names; without it e5 stands in
         self.curated = curated or CuratedAliases()
         self.threshold = threshold
         self.span_threshold = span_threshold
@@ -282,7 +306,7 @@ class NameExpander:
         files = [PACKAGE_DIR / "data" / "aliases.toml"]
         if settings.aliases_file:
             files.append(Path(settings.aliases_file))
-        return cls(embedder, CuratedAliases.load(*files))
+        return cls(embedder, CuratedAliases.load(*files), word_encoder=load_word_encoder(settings.threads))
 
     def match(self, name: str, store: IndexStore, k: int = 3) -> list[AliasMatch]:
         """The best Arabic forms for one Latin name, best first (curated ones first of all)."""
@@ -309,33 +333,36 @@ class NameExpander:
         return ranked[:k]
 
     def _learned(self, name: str, aliases: AliasIndex) -> list[AliasMatch]:
-        """Candidates by skeleton (transliterations) and by word vector (also translations), scored together."""
-        name_vector = aliases.embeddings(self.embedder, [name])[0]
-        by_embedding = aliases.embedding_candidates(name_vector) if aliases.embedder_id == self.embedder.id else {}
+        """Candidates by skeleton (transliterations) and by word vector (translations), scored together."""
         by_skeleton = aliases.skeleton_candidates(name)
-        terms = list(dict.fromkeys([*by_skeleton, *by_embedding]))
+        translated: list[str] = []
+        if self.word_encoder is not None and aliases.word_encoder_id == self.word_encoder.id:
+            translated = aliases.translation_candidates(aliases.word_vectors(self.word_encoder, [name])[0])
+        terms = list(dict.fromkeys([*by_skeleton, *translated]))
         if not terms:
             return []
+        surfaces = [aliases.entries[t][0] for t in terms]
+        e5 = aliases.embeddings(self.embedder, [name, *surfaces])  # embedded once per generation
+        e5_similarity = _rescale(e5[1:] @ e5[0], *E5_RANGE)
+        if self.word_encoder is not None:
+            words = aliases.word_vectors(self.word_encoder, [name, *terms])
+            translation = _rescale(words[1:] @ words[0], *WORD_RANGE)
+        else:
+            translation = e5_similarity
         key = latin_skeleton(name)
-        unscored = [t for t in terms if t not in by_embedding]  # vectors not stored: embed now, once
-        if unscored:
-            vectors = aliases.embeddings(self.embedder, [aliases.entries[t][0] for t in unscored])
-            by_embedding.update(zip(unscored, (float(s) for s in vectors @ name_vector)))
         w_skeleton, w_embedding, w_freq = self.weights
         top_freq = max(aliases.entries[t][1] for t in terms)
         matches: list[AliasMatch] = []
-        for term in terms:
-            surface, freq = aliases.entries[term]
+        for term, surface, embedding, translation_similarity in zip(terms, surfaces, e5_similarity, translation):
+            freq = aliases.entries[term][1]
             skeleton = by_skeleton.get(term)
             if skeleton is None:
                 skeleton = skeleton_similarity(key, arabic_skeleton(term)) if key else 0.0
-            # e5 cosine similarities of unrelated short strings sit around 0.75–0.8.
-            embedding = float(np.clip((by_embedding[term] - 0.75) / 0.2, 0.0, 1.0))
             frequency = math.log1p(freq) / math.log1p(top_freq)
             transliterated = w_skeleton * skeleton + w_embedding * embedding + w_freq * frequency
-            translated = TRANSLATION_WEIGHT * embedding + w_freq * frequency  # the sound does not carry over
-            score = max(transliterated, translated)
-            matches.append(AliasMatch(name, term, surface, score, skeleton, embedding, freq))
+            translated_score = TRANSLATION_WEIGHT * translation_similarity + w_freq * frequency  # the sound does not carry over
+            score = float(max(transliterated, translated_score))
+            matches.append(AliasMatch(name, term, surface, score, skeleton, float(embedding), freq, translation=float(translation_similarity)))
         return matches
 
     def _learned_span(self, span: str, store: IndexStore, aliases: AliasIndex) -> list[AliasMatch]:
@@ -373,13 +400,28 @@ class NameExpander:
         if not counts:
             return []
         ranked = sorted(counts, key=lambda p: (-coverage[p], -counts[p], len(p)))[:SPAN_CANDIDATES]
-        vectors = aliases.embeddings(self.embedder, [span, *ranked])
+        # Two readings again. Transliterated (سيرغي لافروف): the words' sound matches (coverage) and
+        # e5, asked only about the best-covered phrases since it is ~10x slower. Translated
+        # (الحرس الأحمر): the word encoder's similarity of the whole name.
+        best_covered = ranked[:SPAN_E5_CANDIDATES] if self.word_encoder is not None else ranked
+        vectors = aliases.embeddings(self.embedder, [span, *best_covered])
+        e5 = np.zeros(len(ranked), dtype=np.float32)
+        e5[: len(best_covered)] = _rescale(vectors[1:] @ vectors[0], *E5_RANGE)
+        translation = np.zeros(len(ranked), dtype=np.float32)
+        if self.word_encoder is not None:
+            vectors = aliases.word_vectors(self.word_encoder, [span, *ranked])
+            translation = _rescale(vectors[1:] @ vectors[0], *WORD_RANGE)
+        w_sound, w_e5 = SPAN_TRANSLITERATION_WEIGHTS
         matches = []
-        for phrase, similarity in zip(ranked, vectors[1:] @ vectors[0]):
-            embedding = float(np.clip((similarity - 0.75) / 0.2, 0.0, 1.0))
+        for phrase, e5_similarity, translation_similarity in zip(ranked, e5.tolist(), translation.tolist()):
             extra_words = max(0, phrase.count(" ") + 1 - len(words))  # أعرب سيرغي لافروف < سيرغي لافروف
-            score = SPAN_WEIGHTS[0] * coverage[phrase] + SPAN_WEIGHTS[1] * embedding - SPAN_EXTRA_WORD_PENALTY * extra_words
-            matches.append(AliasMatch(span, " ".join(lexical_tokens(phrase)), phrase, score, coverage[phrase], embedding, counts[phrase]))
+            transliterated = w_sound * coverage[phrase] + w_e5 * e5_similarity
+            translated = SPAN_WEIGHTS[0] * coverage[phrase] + SPAN_WEIGHTS[1] * translation_similarity
+            score = max(transliterated, translated) - SPAN_EXTRA_WORD_PENALTY * extra_words
+            matches.append(
+                AliasMatch(span, " ".join(lexical_tokens(phrase)), phrase, score, coverage[phrase], e5_similarity, counts[phrase],
+                           translation=translation_similarity)
+            )
         return matches
 
     def expand(self, query: str, store: IndexStore) -> Expansion:

@@ -41,19 +41,20 @@ from filelock import FileLock, Timeout
 
 from rag.chunking import Chunk, chunk_article
 from rag.corpus import Article, read_corpus
-from rag.embeddings import Embedder
+from rag.embeddings import Embedder, WordEncoder
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.language import is_arabic_word, lexical_tokens, surface_forms
 from rag.transliteration import arabic_skeleton
 
 FORMAT_VERSION = 4
 EMBED_BATCH = 16
-# Word vectors for the name matcher, per chunk added: a short word embeds ~50x
-# faster than a 200-token chunk, so 3 per chunk keeps them under 10% of the
-# indexing time (docs/names.md). Only recurring terms (freq >= 2) qualify, most
-# frequent first; the rest are embedded at query time when their skeleton matches.
-TERM_VECTORS_PER_CHUNK = 3
-TERM_VECTOR_MIN_FREQ = 2
+# Word vectors for the name matcher (rag.embeddings.WordEncoder), at most this many
+# per chunk added: a word embeds ~400x faster than a 200-token chunk, so even a full
+# budget stays under 10% of the indexing time (docs/names.md). Recurring terms
+# (freq >= 2) qualify, most frequent first; the rest are embedded at query time
+# when their skeleton matches.
+TERM_VECTORS_PER_CHUNK = 30
+TERM_VECTOR_MIN_FREQ = 1
 
 Progress = Callable[[int], None]
 
@@ -353,9 +354,11 @@ class IndexWriter:
         embedder: Embedder,
         chunk_tokens: int = 200,
         chunk_overlap_tokens: int = 40,
+        word_encoder: WordEncoder | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
+        self.word_encoder = word_encoder  # word vectors for the name matcher; none without it
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap_tokens = chunk_overlap_tokens
 
@@ -496,7 +499,7 @@ class IndexWriter:
             )
             rows.append(int(cursor.lastrowid))
         vocabulary.apply(db)
-        report.terms_embedded = self._embed_terms(db, budget=TERM_VECTORS_PER_CHUNK * len(chunks))
+        report.terms_embedded = self._embed_terms(db, manifest, budget=TERM_VECTORS_PER_CHUNK * len(chunks))
         if rows:
             dense.add_with_ids(vectors.matrix, np.array(rows, dtype=np.int64))
         db.commit()
@@ -515,17 +518,22 @@ class IndexWriter:
                     os.fsync(handle.fileno())
         self._cache_keys = keys
 
-    def _embed_terms(self, db: sqlite3.Connection, budget: int) -> int:
+    def _embed_terms(self, db: sqlite3.Connection, manifest: Manifest, budget: int) -> int:
         """Give the most frequent recurring terms without a vector one, up to `budget`."""
         db.execute("DELETE FROM term_vectors WHERE term NOT IN (SELECT term FROM vocabulary)")
+        if self.word_encoder is None:
+            return 0
+        if manifest.extras.get("word_vectors") != self.word_encoder.id:
+            db.execute("DELETE FROM term_vectors")  # another encoder's vectors: start over
+            manifest.extras["word_vectors"] = self.word_encoder.id
         pending = db.execute(
             "SELECT term, surface FROM vocabulary WHERE freq >= ? AND length(term) >= 3 "
             "AND term NOT IN (SELECT term FROM term_vectors) ORDER BY freq DESC, term LIMIT ?",
             (TERM_VECTOR_MIN_FREQ, budget),
         ).fetchall()
-        for start in range(0, len(pending), 256):
-            part = pending[start : start + 256]
-            vectors = self.embedder.embed_passages([surface for _, surface in part])
+        for start in range(0, len(pending), 512):
+            part = pending[start : start + 512]
+            vectors = self.word_encoder.encode([surface for _, surface in part])
             db.executemany(
                 "INSERT INTO term_vectors VALUES (?, ?)",
                 [(term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, vectors)],

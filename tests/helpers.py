@@ -43,6 +43,15 @@ class HashEmbedder:
         return len(text.split())
 
 
+class HashWordEncoder(HashEmbedder):
+    """A stand-in for the name matcher's word encoder."""
+
+    id = "test:hash-words"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.embed_passages(texts)
+
+
 def write_article(root, name: str, title: str, body: str, **meta) -> None:
     path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)

