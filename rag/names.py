@@ -1,19 +1,20 @@
-"""Cross-lingual names: Latin-script names in a question → their Arabic spellings.
+"""Cross-lingual names: Latin-script names in a question → their Arabic spellings or translations.
 
 The dense model does not reliably map "Raqqa" to الرقة, and a small LLM
 transliterates names wrongly (shared/notes/crosslingual-names.md). Instead,
-each index keeps its Arabic vocabulary with consonant skeletons
-(rag.store.VocabularyDelta); at query time a Latin name is matched against
-it by three signals:
+each index keeps its Arabic vocabulary with consonant skeletons and word
+vectors (rag.store); at query time a Latin name is matched against it by:
 
 - skeleton similarity (rag.transliteration): Lavrov ≈ لافروف;
-- embedding similarity of the name and the Arabic form (e5 maps many
-  well-known names across scripts);
+- e5 similarity of the name and the Arabic form (e5 knows many
+  transliterations);
+- word-encoder similarity (USE multilingual, rag.embeddings.WordEncoder),
+  for names that Arabic translates: Germany → ألمانيا, Red Guards → الحرس الأحمر;
 - corpus frequency: a name that the corpus uses often is a better bet than a
   rare word that happens to share consonants.
 
-Curated aliases (a TOML file, see docs/names.md) always apply, e.g. names
-that are translated rather than transliterated (Islamic State → الدولة الإسلامية).
+Multi-word names are matched as phrases of the corpus. Curated aliases (a
+TOML file, see docs/names.md) always apply.
 """
 
 from __future__ import annotations
@@ -56,11 +57,11 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'’\-]*")
 _QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{2,60})[\"“”«»]")
 
 SKELETON_FLOOR = 0.5  # skeleton candidates below this are not considered at all
-SKELETON_CANDIDATES = 30  # per name; those without a stored vector are embedded once, at query time
+SKELETON_CANDIDATES = 30  # per name, nearest skeletons
 TRANSLATION_CANDIDATES = 12  # per name, nearest stored word vectors
 # A candidate scores as the better of two readings. Transliterated (Lavrov → لافروف):
-# skeleton, embedding and frequency weighted as WEIGHTS. Translated (Parliament →
-# البرلمان, United → المتحدة): the embedding alone (TRANSLATION_WEIGHT) plus frequency.
+# skeleton, e5 similarity and frequency weighted as WEIGHTS. Translated (Law → القانون,
+# Germany → ألمانيا): the word-encoder similarity (TRANSLATION_WEIGHT) plus frequency.
 WEIGHTS = (0.55, 0.35, 0.10)
 TRANSLATION_WEIGHT = 0.9
 # Cosine ranges rescaled to 0–1: unrelated short strings sit near the low end
@@ -69,7 +70,7 @@ E5_RANGE = (0.75, 0.95)
 WORD_RANGE = (0.4, 0.9)
 THRESHOLD = 0.8  # a match below this is shown by --explain but not used
 # Multi-word names: phrases scored by the share of the name's words they cover (each
-# by its word-match score) and the embedding of the whole name vs the phrase.
+# by its word-match score) and the similarity of the whole name to the phrase.
 SPAN_WEIGHTS = (0.2, 0.8)  # translated reading: coverage, word-encoder similarity of the whole name
 SPAN_TRANSLITERATION_WEIGHTS = (0.65, 0.35)  # coverage (the words' own sound matches), e5 similarity
 SPAN_EXTRA_WORD_PENALTY = 0.05  # per phrase word beyond the name's own count
@@ -112,7 +113,7 @@ def latin_names(query: str) -> list[str]:
     """Name candidates in a question: capitalised words (and runs of them), quoted strings.
 
     Each word of a run is returned on its own (Arabic writes most multi-word
-    names word by word), and the run as a whole too, for curated aliases.
+    names word by word), and the run as a whole too, matched as a phrase.
     """
     names: list[str] = []
     for quoted in _QUOTED.findall(query):
