@@ -79,3 +79,10 @@ def test_light_stem_groups_inflections_but_keeps_short_names():
     assert light_stem("امريكيين") == light_stem("امريكيه") == light_stem("امريكي")
     assert light_stem("متحده") == light_stem("متحدين")
     assert light_stem("جون") == "جون" and light_stem("رقه") == "رقه"
+
+
+@given(ARABIC_LETTERS)
+def test_light_stem_only_trims_the_ends(term):
+    stem = light_stem(term)
+    assert len(stem) >= min(3, len(term) - (term.startswith("و") and len(term) >= 5))
+    assert stem in term and (term.startswith(stem) or term[1:].startswith(stem))
