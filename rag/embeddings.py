@@ -112,7 +112,7 @@ class WordEncoder:
     Not the retrieval model: the name matcher (rag.names) uses it to find
     *translated* names (Germany → ألمانيا, Red Guards → الحرس الأحمر), which it
     knows far better than e5-small, and it embeds a word ~10x faster, so the
-    whole recurring vocabulary of an index can be embedded at little cost.
+    whole vocabulary of an index can be embedded at little cost.
     """
 
     id = "use-m3"

@@ -6,8 +6,8 @@ Layout of an index directory::
     gen-<stamp>/         one complete, immutable index
         manifest.json    embedder id, dimension, chunking, format version, counts
         docstore.sqlite  articles, chunks (text, metadata, lexical tokens) and the
-                         Arabic vocabulary with name skeletons and, for its
-                         recurring terms, word embeddings (rag.names)
+                         Arabic vocabulary with name skeletons and word
+                         vectors (rag.names)
         dense.faiss      IndexIDMap2(IndexFlatIP): ids are chunk row ids
         bm25/            bm25s index over the chunks' lexical tokens
     embeddings.sqlite    cache of computed vectors, written as they are made
@@ -48,13 +48,11 @@ from rag.transliteration import arabic_skeleton
 
 FORMAT_VERSION = 4
 EMBED_BATCH = 16
-# Word vectors for the name matcher (rag.embeddings.WordEncoder), at most this many
-# per chunk added: a word embeds ~400x faster than a 200-token chunk, so even a full
-# budget stays under 10% of the indexing time (docs/names.md). Recurring terms
-# (freq >= 2) qualify, most frequent first; the rest are embedded at query time
-# when their skeleton matches.
+# Word vectors for the name matcher (rag.embeddings.WordEncoder), most frequent terms
+# first and at most this many per chunk added: a word embeds ~300x faster than a
+# 200-token chunk, so even a full budget stays under 10% of the indexing time
+# (docs/names.md). A term left over is encoded at query time if it is a candidate.
 TERM_VECTORS_PER_CHUNK = 30
-TERM_VECTOR_MIN_FREQ = 1
 
 Progress = Callable[[int], None]
 
@@ -519,7 +517,7 @@ class IndexWriter:
         self._cache_keys = keys
 
     def _embed_terms(self, db: sqlite3.Connection, manifest: Manifest, budget: int) -> int:
-        """Give the most frequent recurring terms without a vector one, up to `budget`."""
+        """Give the most frequent terms without a word vector one, up to `budget`."""
         db.execute("DELETE FROM term_vectors WHERE term NOT IN (SELECT term FROM vocabulary)")
         if self.word_encoder is None:
             return 0
@@ -527,9 +525,9 @@ class IndexWriter:
             db.execute("DELETE FROM term_vectors")  # another encoder's vectors: start over
             manifest.extras["word_vectors"] = self.word_encoder.id
         pending = db.execute(
-            "SELECT term, surface FROM vocabulary WHERE freq >= ? AND length(term) >= 3 "
+            "SELECT term, surface FROM vocabulary WHERE length(term) >= 3 "
             "AND term NOT IN (SELECT term FROM term_vectors) ORDER BY freq DESC, term LIMIT ?",
-            (TERM_VECTOR_MIN_FREQ, budget),
+            (budget,),
         ).fetchall()
         for start in range(0, len(pending), 512):
             part = pending[start : start + 512]
