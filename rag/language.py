@@ -65,11 +65,15 @@ ENGLISH_STOPWORDS = frozenset(
 )
 
 
+def strip_marks(text: str) -> str:
+    """Text without Arabic diacritics and tatweel (letters and spelling untouched)."""
+    return ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")
+
+
 def normalize_arabic(text: str) -> str:
     """Orthographic normalisation: no diacritics/tatweel, one alef, ى→ي, ة→ه."""
     # NFKC first: presentation forms and ligatures (ﻻ, ﷲ) become plain letters.
-    text = ARABIC_DIACRITICS.sub("", unicodedata.normalize("NFKC", text)).replace(TATWEEL, "")
-    return text.translate(_ALEF_FORMS)
+    return strip_marks(unicodedata.normalize("NFKC", text)).translate(_ALEF_FORMS)
 
 
 # Compared with normalised tokens, so normalised the same way (على → علي).
@@ -136,7 +140,7 @@ def light_stem(term: str) -> str:
 
 def surface_forms(text: str) -> Iterator[tuple[str, str]]:
     """(written form without diacritics, lexical term) for each Arabic word in `text`."""
-    for raw in _TOKEN.findall(ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")):
+    for raw in _TOKEN.findall(strip_marks(text)):
         if is_arabic_word(raw):
             yield raw, strip_article(normalize(raw))
 
@@ -147,7 +151,7 @@ _PHRASE_TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
 def arabic_phrases(text: str) -> Iterator[list[str]]:
     """Runs of consecutive Arabic words (without diacritics), broken by punctuation and other scripts."""
     run: list[str] = []
-    for token in _PHRASE_TOKEN.findall(ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")):
+    for token in _PHRASE_TOKEN.findall(strip_marks(text)):
         if is_arabic_word(token):
             run.append(token)
         else:

@@ -250,11 +250,13 @@ class AliasIndex:
 
     def word_vectors(self, encoder: WordEncoder, texts: list[str]) -> np.ndarray:
         """Word-encoder vectors of terms (stored ones read, others encoded once) or of any short text."""
-        stored = self.word_encoder_id == encoder.id
-        missing = [t for t in dict.fromkeys(texts) if t not in self._word_vectors and not (stored and t in self.vector_row)]
-        if missing:
+        def stored(text: str) -> bool:
+            return self.word_encoder_id == encoder.id and text in self.vector_row
+
+        missing = [t for t in dict.fromkeys(texts) if not stored(t) and t not in self._word_vectors]
+        if missing:  # a term is encoded as written in the corpus, anything else as given
             self._word_vectors.update(zip(missing, encoder.encode([self.entries.get(t, (t, 0))[0] for t in missing])))
-        return np.stack([self._word_vectors[t] if t in self._word_vectors else self.matrix[self.vector_row[t]] for t in texts])
+        return np.stack([self.matrix[self.vector_row[t]] if stored(t) else self._word_vectors[t] for t in texts])
 
     def variants(self, term: str, limit: int = MAX_VARIANTS) -> list[str]:
         """Other inflections of `term` in this vocabulary (same light stem), most frequent first."""
@@ -373,7 +375,7 @@ class NameExpander:
         single words are ambiguous; the phrase is not. Candidates are the
         corpus phrases that contain a match of at least one of the span's words
         (read from the chunks that hold those matches), ranked by how many of
-        the words they cover, then scored with the embedding of the whole span.
+        the words they cover, then scored as transliterated or translated phrases.
         """
         words = span.split()
         word_matches = {w: [m for m in self.match(w, store, k=SPAN_WORD_MATCHES) if m.source == "corpus"] for w in words}
