@@ -1,60 +1,57 @@
-"""Cited answers: retrieve → prompt (from prompts/) → LLM → guardrails.
+"""Cited answers, evidence first: retrieve → choose passages → claims → checks → quotes.
 
-An answer the sources do not support is worse than no answer, so the model's
-text is checked outside the model:
+An answer the sources do not support is worse than no answer, so trust is
+built around the model rather than expected from it:
 
-- citations to passage numbers that were not given are removed;
-- every cited sentence must be supported by a passage it cites (shared words,
-  or, across languages, e5 similarity between the sentence and the passage);
-- an answer with no valid citation, or mostly unsupported, is replaced by an
-  extractive answer: the most relevant sentences of the best passages,
-  quoted verbatim with their citations;
-- when retrieval finds nothing close enough to the question, the answer says
-  the corpus does not cover it, in the question's language (`abstained`).
+1. the passages and the best matching quote go out before the model starts;
+2. the model writes claims, each naming its passages, in a parseable form
+   (rag.claims); each claim is checked against those passages and kept,
+   re-attributed or dropped, so a sentence without a supporting citation never
+   reaches the user;
+3. if the model says the passages do not answer, the answer abstains; if it
+   answers but no claim survives, verbatim quotes take over
+   (`ExtractiveAnswerer`) when the evidence is strong enough, else it abstains;
+4. quotes stay verbatim; when their language is not the asker's, a machine
+   rendering with names from the alias index follows them (rag.translation).
 """
 
 from __future__ import annotations
 
-import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
 
-from rag.config import Settings, resource_path
+from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
+from rag.config import Settings
 from rag.errors import RagError
-from rag.language import detect_language, lexical_tokens
+from rag.language import detect_language, lexical_tokens, split_sentences
+from rag.prompts import load_prompt
 from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.store import Filters
+from rag.translation import LANGUAGE_NAMES, Glossary, QueryTranslator, QuoteTranslator, Translation
 
-NOT_FOUND = "NOT_FOUND"
-LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "fr": "French", "und": "the language of the question"}
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,،]\s*\d{1,3})*)\]")
-_SENTENCE = re.compile(r"(?<=[.!?؟。])\s+|\n+")
-
-# Calibrated on XQuAD (docs/answers.md) to keep ~97% of answerable questions: below this
-# cosine similarity between the
-# question and the best passage the corpus rarely holds the answer (e5 scores are compressed,
-# so this is a coarse first gate; the model's NOT_FOUND and the support check do the rest).
+# Calibrated on XQuAD (docs/answers.md) to keep ~97% of answerable questions: below this cosine
+# similarity between the question and the best passage the corpus rarely holds the answer (e5
+# scores are compressed, so this is a coarse first gate; the model's "found" and the claim
+# checks do the rest).
 ABSTAIN_SIMILARITY = {"same": 0.815, "cross": 0.755}
-# When the model refuses but the best passage is this close to the question (about the
-# median for answerable XQuAD questions, above 90% of off-topic ones), quote it instead.
-CONFIDENT_SIMILARITY = {"same": 0.86, "cross": 0.78}
-# A cited sentence counts as supported by its passage at this e5 similarity (e5 scores
-# of unrelated text reach 0.82, so only a high score is trusted alone), or when half of
-# its content words (and at least three) occur in the passage.
-SUPPORT_SIMILARITY = 0.86
-SUPPORT_OVERLAP = 0.5
-# Across languages (English answer, Arabic passage) words cannot be compared, but names
-# and numbers can: two of them shared (names through their Arabic aliases) plus this
-# e5 similarity count as support.
-SUPPORT_CROSS_SIMILARITY = 0.76
+# Quotes replace a model answer whose claims all failed only when one sentence is this close to
+# the question (sentence level, e5; docs/answers.md "Abstention"): near-miss questions, which
+# name what the articles contain but ask what they never say, score below it.
+QUOTE_SIMILARITY = {"same": 0.87, "cross": 0.83}
+# e5 scores a question against a sentence in its own language higher than against the same
+# content in another: ~.07 for matching sentences and ~.03 for unrelated ones on aligned XQuAD
+# en/ar sentences (rag/claims.py). Without this an English photo caption inside an Arabic
+# article outranked the Arabic sentence that answers an English question.
+CROSS_LANGUAGE_OFFSET = 0.05
+# A sentence that contains the question's key term (rag.answer.KeyTerm) is preferred by this much.
+KEY_TERM_BONUS = 0.02
 
 MESSAGES = {
     "abstain": {
@@ -67,24 +64,17 @@ MESSAGES = {
         "ar": "ورد في المصادر:",
         "fr": "Les sources indiquent :",
     },
+    "untranslated": {
+        "en": "The sources say (quoted in their own language; no language model is configured to render them):",
+        "ar": "ورد في المصادر (بلغتها الأصلية؛ لا يوجد نموذج لغوي لترجمتها):",
+        "fr": "Les sources indiquent (dans leur langue; aucun modèle n'est configuré pour les traduire) :",
+    },
+    "translation": {"en": "machine translation", "ar": "ترجمة آلية", "fr": "traduction automatique"},
 }
 
 
 def message(kind: str, language: str) -> str:
     return MESSAGES[kind].get(language, MESSAGES[kind]["en"])
-
-
-@lru_cache(maxsize=16)
-def load_prompt(name: str) -> ChatPromptTemplate:
-    """A chat prompt from `prompts/<name>.md`: a `[system]` section and a `[user]` section."""
-    path = resource_path("prompts") / f"{name}.md"
-    if not path.exists():
-        raise RagError(f"prompt file {path} is missing; reinstall rag or restore prompts/")
-    text = path.read_text(encoding="utf-8")
-    system, _, user = text.partition("[user]")
-    return ChatPromptTemplate.from_messages(
-        [("system", system.replace("[system]", "", 1).strip()), ("human", user.strip())]
-    )
 
 
 @dataclass
@@ -97,10 +87,20 @@ class Citation:
     url: str | None
     source_path: str
     quote: str
+    #: the quote rendered in the asker's language when it is in another one (machine translation)
+    translation: Translation | None = None
 
 
 @dataclass
-class Source(Citation):
+class Source:
+    n: int
+    article_id: str
+    title: str
+    outlet: str
+    date: str | None
+    url: str | None
+    source_path: str
+    quote: str
     score: float = 0.0
 
 
@@ -116,6 +116,9 @@ class Answer:
     #: generated | extractive | abstained (how the text was produced)
     mode: str = "generated"
     standalone_question: str | None = None
+    claims: list[Claim] = field(default_factory=list)
+    #: what the decision to answer, quote or abstain was based on (shown by --json)
+    signals: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,100 +126,197 @@ class Answer:
             "answer": self.answer,
             "language": self.language,
             "abstained": self.abstained,
-            "citations": [asdict(c) for c in self.citations],
+            "mode": self.mode,
+            "claims": [c.to_dict() for c in self.claims],
+            "citations": [citation_dict(c) for c in self.citations],
             "sources": [asdict(s) for s in self.sources],
             "timings": self.timings,
+            "signals": self.signals,
         }
 
     def sources_block(self) -> str:
-        """`[n] Outlet — Title (date) URL` lines for the citations used."""
+        """`[n] Outlet — Title (date) URL` lines for the citations used, each with its quote."""
         lines = []
-        for c in self.citations or self.sources:
-            where = c.url or c.source_path
-            lines.append(f"[{c.n}] {c.outlet} — {c.title} ({c.date or 'undated'}) {where}".rstrip())
+        for c in self.citations:
+            lines.append(source_line(c))
+            if c.translation is not None:
+                lines.append(f"    ({message('translation', self.language)}) {c.translation.text}")
         return "\n".join(lines)
+
+
+def citation_dict(citation: Citation) -> dict[str, Any]:
+    data = asdict(citation)
+    data["translation"] = citation.translation.to_dict() if citation.translation else None
+    return data
+
+
+def source_line(c: Citation | Source) -> str:
+    return f"[{c.n}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}".rstrip()
 
 
 @dataclass
 class Event:
-    """What `AnswerEngine.stream` yields: text as it is generated, then the final answer."""
+    """What `AnswerEngine.stream` yields, in this order:
 
-    kind: str  # "token" | "answer"
+    - `sources` (once, before the model starts): the passages and the best quote;
+    - `token` (zero or more): checked claims as they are accepted, `[n]` markers included;
+    - `answer` (once): the final checked `Answer`.
+    """
+
+    kind: str  # "sources" | "token" | "answer"
     text: str = ""
     answer: Answer | None = None
-    #: True when the final answer is not the streamed text (guardrail fallback).
+    sources: list[Source] = field(default_factory=list)
+    quote: Citation | None = None
+    #: True when the final answer text is not the concatenated tokens (quotes replaced the claims)
     replaced: bool = False
 
 
-def sentences(text: str) -> list[str]:
-    """Sentences, with a citation that follows the full stop ("… end. [2]") kept on its sentence."""
-    out: list[str] = []
-    for part in _SENTENCE.split(text):
-        part = part.strip() if part else ""
-        if not part:
-            continue
-        if out and not _CITATION.sub("", part).strip(" .،,"):
-            out[-1] = f"{out[-1]} {part}"
-        else:
-            out.append(part)
-    return out
+# -- steps -------------------------------------------------------------------------------
 
 
-def cited_numbers(text: str) -> list[int]:
-    return [int(n) for group in _CITATION.findall(text) for n in re.split(r"\s*[,،]\s*", group)]
+@dataclass
+class Chosen:
+    """The passages given to the model (numbered 1..n) and what the checks need of them."""
+
+    hits: list[Hit]
+    evidence: Evidence
+    windows: list[str]
+    #: best sentence similarity to the question, per passage
+    relevance: list[float]
+    #: (passage number, sentence) of the sentence closest to the question
+    best: tuple[int, str] | None
 
 
-def strip_invalid_citations(text: str, valid: int) -> str:
-    """Drop citation numbers outside 1..valid (and brackets left empty)."""
+class PassageChooser:
+    """Rescores retrieved passages sentence by sentence and keeps the few that matter.
 
-    def fix(match: re.Match[str]) -> str:
-        numbers = [n for n in re.split(r"\s*[,،]\s*", match.group(1)) if 1 <= int(n) <= valid]
-        return "".join(f"[{n}]" for n in numbers)
+    Fewer, tighter passages make a shorter prompt (the 1.5B model's time to
+    first token is mostly prompt evaluation) and a better best quote.
+    """
 
-    return re.sub(r"[ \t]+([.؟?!،,])", r"\1", _CITATION.sub(fix, text)).strip()
+    def __init__(self, embedder: Any, passages: int, window_chars: int) -> None:
+        self.embedder = embedder
+        self.passages = passages
+        self.window_chars = window_chars
+
+    def choose(self, question: str, hits: list[Hit], key: set[str] | None) -> Chosen:
+        evidence = Evidence([(h.chunk.text, h.chunk.lang) for h in hits], self.embedder)
+        query = self.embedder.embed_queries([question])[0]
+        language = detect_language(question)
+        per_passage = []
+        for passage, vectors in zip(evidence.passages, evidence.sentence_vectors()):
+            sims = vectors @ query if len(vectors) else np.zeros(1)
+            bonus = np.array([(KEY_TERM_BONUS if key and key & set(lexical_tokens(s)) else 0.0)
+                              + (CROSS_LANGUAGE_OFFSET if lang != language else 0.0)
+                              for s, lang in zip(passage.sentences, passage.langs)])
+            per_passage.append(sims + bonus[: len(sims)])
+        order = sorted(range(len(hits)), key=lambda i: -float(per_passage[i].max()))[: self.passages]
+        evidence = evidence.subset(order)
+        windows, relevance = [], []
+        best: tuple[int, str] | None = None
+        for n, i in enumerate(order, 1):
+            scores = per_passage[i]
+            top = int(np.argmax(scores))
+            sentences = evidence.passages[n - 1].sentences
+            windows.append(_window(sentences, top, self.window_chars))
+            relevance.append(float(scores[top]))
+            if best is None or scores[top] > max(relevance[:-1]):
+                best = (n, sentences[top])
+        return Chosen([hits[i] for i in order], evidence, windows, relevance, best)
 
 
-def _short(title: str, limit: int = 60) -> str:
-    return title if len(title) <= limit else title[:limit].rsplit(" ", 1)[0] + "…"
-
-
-def best_window(text: str, keywords: set[str], max_chars: int = 420) -> str:
-    """The run of sentences around the best keyword match, at most `max_chars`."""
-    parts = sentences(text)
-    if len(text) <= max_chars or not parts:
-        return text
-    scores = [len(keywords & set(lexical_tokens(p))) for p in parts]
-    best = int(np.argmax(scores)) if any(scores) else 0
-    start = end = best
-    window = parts[best]
+def _window(sentences: list[str], center: int, max_chars: int) -> str:
+    """The run of sentences around `center`, at most `max_chars` (the centre sentence, cut if longer)."""
+    start = end = center
+    text = sentences[center]
     while True:
         grew = False
-        if end + 1 < len(parts) and len(window) + len(parts[end + 1]) + 1 <= max_chars:
+        if end + 1 < len(sentences) and len(text) + len(sentences[end + 1]) + 1 <= max_chars:
             end += 1
-            window = " ".join(parts[start : end + 1])
             grew = True
-        if start > 0 and len(window) + len(parts[start - 1]) + 1 <= max_chars:
+        if start > 0 and len(" ".join(sentences[start - 1 : end + 1])) <= max_chars:
             start -= 1
-            window = " ".join(parts[start : end + 1])
             grew = True
+        text = " ".join(sentences[start : end + 1])
         if not grew:
             break
-    return window[:max_chars]
+    return text[: max(max_chars, 1)]
+
+
+class ExtractiveAnswerer:
+    """Verbatim quotes: the sentences of the chosen passages closest to the question.
+
+    When the question has a specific term the passages contain, only sentences
+    that mention it are quoted.
+    """
+
+    def __init__(self, embedder: Any, quotes: int = 2) -> None:
+        self.embedder = embedder
+        self.quotes = quotes
+
+    def answer(self, question: str, chosen: Chosen, key: set[str] | None,
+               expansion: Expansion) -> list[tuple[int, str]]:
+        candidates = [(p.n, s) for p in chosen.evidence.passages for s in p.sentences if len(s) > 20]
+        if key:
+            about = [(n, s) for n, s in candidates if key & set(lexical_tokens(s))]
+            candidates = about or candidates
+        if not candidates:
+            return []
+        vectors = chosen.evidence.sentence_vectors()
+        index = {(p.n, s): vectors[p.n - 1][j] for p in chosen.evidence.passages for j, s in enumerate(p.sentences)}
+        query = self.embedder.embed_queries([question])[0]
+        words = set(lexical_tokens(question)) | set(expansion.lexical_terms)
+        scores = np.array([float(index[c] @ query) + 0.02 * len(words & set(lexical_tokens(c[1]))) for c in candidates])
+        picked = sorted(np.argsort(-scores)[: self.quotes], key=lambda i: (candidates[i][0], i))
+        return [candidates[i] for i in picked]
+
+
+class KeyTerm:
+    """The question's most specific term that the passages contain, in all its spellings.
+
+    A small model sometimes answers a neighbouring question from the same
+    passages; the rarest question term (a name, usually) is the cheapest test.
+    """
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+
+    def find(self, question: str, hits: list[Hit], expansion: Expansion) -> set[str] | None:
+        aliases: dict[str, set[str]] = {}
+        for match in expansion.aliases:
+            for fold in lexical_tokens(match.name):
+                aliases.setdefault(fold, set()).update(lexical_tokens(match.surface), match.variants)
+        passage_words = set().union(*(lexical_tokens(h.chunk.text) for h in hits)) if hits else set()
+        frequencies = self.retriever.store.term_frequencies(lexical_tokens(question) + expansion.lexical_terms)
+        candidates = []
+        for token in dict.fromkeys(lexical_tokens(question)):
+            spellings = {token} | aliases.get(token, set())
+            present = [t for t in spellings if t in passage_words and t in frequencies]
+            if present:
+                candidates.append((min(frequencies[t] for t in present), spellings))
+        if not candidates:
+            return None  # no corpus statistics for these terms: nothing to judge by
+        return min(candidates, key=lambda c: c[0])[1]
+
+
+# -- the engine ----------------------------------------------------------------------------
 
 
 class AnswerEngine:
-    """Question → cited `Answer`, with any LangChain chat model (or none: extractive)."""
+    """Question → cited `Answer`, with any LangChain chat model (or none: quotes only)."""
 
-    def __init__(self, retriever: Retriever, llm: BaseChatModel | None, settings: Settings) -> None:
+    def __init__(self, retriever: Retriever, llm: BaseChatModel | None, settings: Settings,
+                 curated_aliases: dict[str, list[str]] | None = None) -> None:
         self.retriever = retriever
         self.llm = llm
         self.settings = settings
-
-    # -- the chain -------------------------------------------------------------
-
-    def _chain(self, language: str) -> Any:
-        prompt = load_prompt("answer.ar" if language == "ar" else "answer.en")
-        return prompt | self.llm | StrOutputParser()
+        self.chooser = PassageChooser(retriever.embedder, settings.answer_passages, settings.passage_chars)
+        self.checker = CitationChecker(retriever.embedder, lambda text: retriever.expand(text).lexical_terms)
+        self.extractive = ExtractiveAnswerer(retriever.embedder)
+        self.key_term = KeyTerm(retriever)
+        self.translator = QuoteTranslator(llm) if llm is not None else None
+        self.curated = curated_aliases if curated_aliases is not None else _curated_pairs(retriever)
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up ("and what about Mosul?") rewritten as a standalone question."""
@@ -235,18 +335,14 @@ class AnswerEngine:
         return self.retriever.search(question, k=k, filters=filters, per_article=False)
 
     @staticmethod
-    def _best_similarity(question_language: str, hits: list[Hit]) -> tuple[float | None, str]:
-        """The best passage's cosine similarity, and whether question and passages share a language."""
-        best = max((h.similarity for h in hits if h.similarity is not None), default=None)
-        return best, "same" if question_language in {h.chunk.lang for h in hits} else "cross"
+    def _kind(question_language: str, hits: list[Hit]) -> str:
+        return "same" if question_language in {h.chunk.lang for h in hits} else "cross"
 
     def should_abstain(self, question_language: str, hits: list[Hit]) -> bool:
         if not hits:
             return True
-        best, kind = self._best_similarity(question_language, hits)
-        return best is not None and best < ABSTAIN_SIMILARITY[kind]
-
-    # -- answering -------------------------------------------------------------
+        best = max((h.similarity for h in hits if h.similarity is not None), default=None)
+        return best is not None and best < ABSTAIN_SIMILARITY[self._kind(question_language, hits)]
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
             filters: Filters | None = None) -> Answer:
@@ -258,8 +354,12 @@ class AnswerEngine:
         return final
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
-               filters: Filters | None = None) -> Iterator[Event]:
-        """Tokens as the model writes them, then the checked `Answer`."""
+               filters: Filters | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """The evidence, then checked claims as the model writes them, then the final `Answer`.
+
+        Setting `cancel` (a client went away) stops the model at its next token
+        and releases it; the stream then ends without an answer.
+        """
         started = time.perf_counter()
         question = question.strip()
         if not question:
@@ -268,159 +368,176 @@ class AnswerEngine:
         standalone = self.condense(question, history)
         result = self.retrieve(standalone, k or self.settings.k, filters)
         hits, expansion = result.hits, result.expansion
-        timings: dict[str, float | None] = {"retrieve_s": round(time.perf_counter() - started, 3), "first_token_s": None}
-        sources = [self._source(n, hit, hit.chunk.text) for n, hit in enumerate(hits, 1)]
+        timings: dict[str, float | None] = {"retrieve_s": round(time.perf_counter() - started, 3),
+                                             "sources_s": None, "first_token_s": None}
+
+        signals: dict[str, Any] = {
+            "best_similarity": max((round(float(h.similarity), 4) for h in hits if h.similarity is not None), default=None)}
+
+        def done(answer: Answer, replaced: bool = False) -> Event:
+            answer.timings["total_s"] = round(time.perf_counter() - started, 3)
+            answer.signals = signals
+            return Event("answer", answer=answer, replaced=replaced)
+
         if self.should_abstain(language, hits):
-            text = message("abstain", language)
-            timings["total_s"] = round(time.perf_counter() - started, 3)
-            yield Event("answer", answer=Answer(question, text, language, True, [], sources, timings, "abstained", standalone))
+            sources = [_source(n, h, h.chunk.text[:300]) for n, h in enumerate(hits, 1)]
+            timings["sources_s"] = round(time.perf_counter() - started, 3)
+            yield Event("sources", sources=sources)
+            yield done(self._abstained(question, standalone, language, sources, timings))
             return
-        keywords = set(lexical_tokens(standalone)) | set(expansion.lexical_terms)
-        passages = [best_window(h.chunk.text, keywords, self.settings.passage_chars) for h in hits]
+        key = self.key_term.find(standalone, hits, expansion)
+        chosen = self.chooser.choose(standalone, hits, key)
+        sources = [_source(n, h, w) for n, (h, w) in enumerate(zip(chosen.hits, chosen.windows), 1)]
+        best_quote = _citation(chosen.best[0], chosen.hits[chosen.best[0] - 1], chosen.best[1]) if chosen.best else None
+        timings["sources_s"] = round(time.perf_counter() - started, 3)
+        yield Event("sources", sources=sources, quote=best_quote)
+
+        kind = self._kind(language, chosen.hits)
+        strong = max(chosen.relevance, default=0.0) >= QUOTE_SIMILARITY[kind]
+        signals.update(key_term=sorted(key) if key else None, relevance=round(max(chosen.relevance, default=0.0), 4),
+                       kind=kind, strong_evidence=strong)
+        glossary = Glossary.for_question(expansion, self.curated)
+        if self.llm is None:
+            if key is None and not strong:
+                yield done(self._abstained(question, standalone, language, sources, timings))
+                return
+            yield done(self._quoted(question, standalone, language, chosen, key, expansion, sources, timings, glossary))
+            return
+
+        claims: list[Claim] = []
+        quotes: dict[int, str] = {}
         streamed = ""
-        if self.llm is not None:
-            context = "\n\n".join(
-                f"[{n}] {h.chunk.outlet}, {h.chunk.date or 'undated'}: {_short(h.chunk.title)}\n{p}"
-                for n, (h, p) in enumerate(zip(hits, passages), 1)
-            )
-            inputs = {"sources": context, "question": standalone, "language": LANGUAGE_NAMES.get(language, language)}
-            held = ""
-            for token in self._chain(language).stream(inputs):
+        reader = ClaimReader()
+        prompt, options = self._prompt(len(chosen.hits))
+        messages = prompt.format_messages(
+            sources=_context(chosen), question=standalone, language=LANGUAGE_NAMES.get(language, language))
+        # The model's own stream, not a LangChain chain's: closing a chain's stream drains the
+        # model to the end, while closing this one stops it and releases its lock at once.
+        pieces = self.llm.stream(messages, **options)
+        try:
+            for piece in pieces:
+                if cancel is not None and cancel.is_set():
+                    return
                 if timings["first_token_s"] is None:
                     timings["first_token_s"] = round(time.perf_counter() - started, 3)
-                streamed += token
-                held += token
-                if NOT_FOUND.startswith(held.strip()) and held.strip():
-                    continue  # may be the refusal sentinel: do not show it
-                yield Event("token", held)
-                held = ""
-        answer = self._checked(question, standalone, language, streamed, hits, expansion, passages, sources, timings)
-        answer.timings["total_s"] = round(time.perf_counter() - started, 3)
-        yield Event("answer", answer=answer, replaced=answer.answer != streamed.strip())
+                for draft in reader.feed(str(piece.content)):
+                    text = self._accept(draft, chosen, claims, quotes)
+                    if text:
+                        streamed += text
+                        yield Event("token", text)
+        finally:
+            pieces.close()
+        for draft in reader.finish():
+            text = self._accept(draft, chosen, claims, quotes)
+            if text:
+                streamed += text
+                yield Event("token", text)
 
-    # -- guardrails ------------------------------------------------------------
+        kept = [c for c in claims if c.kept]
+        signals["model_found"] = reader.found
+        on_topic = key is None or any(key & set(lexical_tokens(c.text)) | _aliased(c.text, key, self.checker) for c in kept)
+        if reader.found is False and not kept:
+            yield done(self._abstained(question, standalone, language, sources, timings, claims))
+            return
+        if kept and on_topic:
+            citations = [self._cite(n, chosen, quotes[n], language, glossary) for n in sorted(quotes)]
+            answer = Answer(question, streamed.strip(), language, False, citations, sources, timings, "generated",
+                            standalone, claims)
+            yield done(answer)
+            return
+        if strong and key is not None:
+            answer = self._quoted(question, standalone, language, chosen, key, expansion, sources, timings, glossary, claims)
+            yield done(answer, replaced=bool(streamed))
+            return
+        yield done(self._abstained(question, standalone, language, sources, timings, claims), replaced=bool(streamed))
 
-    def _checked(self, question: str, standalone: str, language: str, text: str, hits: list[Hit], expansion: Expansion,
-                 passages: list[str], sources: list[Source], timings: dict[str, float | None]) -> Answer:
-        text = text.strip()
-        key = self._key_term(standalone, hits, expansion)
-        if text.startswith(NOT_FOUND) or (NOT_FOUND in text and not cited_numbers(text)):
-            best, kind = self._best_similarity(language, hits)
-            if key is None and (best is None or best < CONFIDENT_SIMILARITY[kind]):
-                return Answer(question, message("abstain", language), language, True, [], sources, timings, "abstained", standalone)
-            text = ""  # the passages name what was asked about, or match it closely: quote them rather than refuse
-        cleaned = strip_invalid_citations(text, len(hits)) if text else ""
-        citations = self._supported_citations(cleaned, hits, passages) if cleaned else None
-        if citations is not None and key is not None and not key & set(lexical_tokens(cleaned)):
-            citations = None  # supported, but about something else than what was asked
-        if citations is None:
-            cleaned, citations = self._extractive(standalone, language, hits, expansion, key)
-            mode = "extractive"
-        else:
-            mode = "generated"
-        return Answer(question, cleaned, language, False, citations, sources, timings, mode, standalone)
+    # -- steps -------------------------------------------------------------------------------
 
-    def _key_term(self, question: str, hits: list[Hit], expansion: Expansion) -> set[str] | None:
-        """Spellings of the question's most specific term that the passages contain, if any.
+    def _prompt(self, passages: int) -> tuple[Any, dict[str, Any]]:
+        """The prompt and model options for the configured claims format (JSON schema or lines)."""
+        if self.settings.claims_format == "lines":
+            return load_prompt("answer.lines"), {}
+        return load_prompt("answer"), {"response_format": {"type": "json_object", "schema": claims_schema(passages)}}
 
-        A small model sometimes answers a neighbouring question from the same
-        passages, or refuses when the passages do hold the answer; the rarest
-        question term (a name, usually) is the cheapest test of both.
-        """
-        aliases = {fold: set(lexical_tokens(n["alias"])) for n in expansion.notes for fold in lexical_tokens(n["name"])}
-        passage_words = set().union(*(lexical_tokens(h.chunk.text) for h in hits))
-        frequencies = self.retriever.store.term_frequencies(lexical_tokens(question) + expansion.lexical_terms)
-        candidates = []
-        for token in dict.fromkeys(lexical_tokens(question)):
-            spellings = {token} | aliases.get(token, set())
-            present = [t for t in spellings if t in passage_words and t in frequencies]
-            if present:
-                candidates.append((min(frequencies[t] for t in present), spellings))
-        if not candidates:
-            return None  # no corpus statistics for these terms: nothing to judge by
-        return min(candidates, key=lambda c: c[0])[1]
+    def _accept(self, draft: Any, chosen: Chosen, claims: list[Claim], quotes: dict[int, str]) -> str:
+        """Check one claim; the text to show if it is kept."""
+        claim, claim_quotes = self.checker.check(draft, chosen.evidence)
+        if claim.kept and any(claim.text == c.text for c in claims if c.kept):
+            claim.kept, claim.note = False, "duplicate"
+        claims.append(claim)
+        if not claim.kept:
+            return ""
+        for n, quote in claim_quotes.items():
+            quotes.setdefault(n, quote)
+        return claim.marked() + " "
 
-    def _supported_citations(self, text: str, hits: list[Hit], passages: list[str]) -> list[Citation] | None:
-        """Citations of a generated answer, or None when the sources do not support it."""
-        claims = [(s, cited_numbers(s)) for s in sentences(text)]
-        claims = [(s, ns) for s, ns in claims if len(lexical_tokens(_CITATION.sub("", s))) >= 2]
-        cited = [(s, ns) for s, ns in claims if ns]
-        if not cited:
-            return None
-        supported: dict[int, str] = {}
-        ok = 0
-        vectors = self._sentence_vectors([_CITATION.sub("", s) for s, _ in cited])
-        for (sentence, numbers), vector in zip(cited, vectors):
-            plain = _CITATION.sub("", sentence)
-            words = set(lexical_tokens(plain))
-            # Names in an English sentence also count in their Arabic spelling (rag.names).
-            spelled = words | set(self.retriever.expand(plain).lexical_terms)
-            good = False
-            for n in numbers:
-                passage_words = set(lexical_tokens(hits[n - 1].chunk.text))
-                similarity = float(vector @ self._passage_vector(hits[n - 1]))
-                same_script = len(words & passage_words)
-                across = len(spelled & passage_words)
-                if (
-                    similarity >= SUPPORT_SIMILARITY
-                    or (same_script >= 3 and same_script / max(1, len(words)) >= SUPPORT_OVERLAP)
-                    or (across >= 2 and similarity >= SUPPORT_CROSS_SIMILARITY)
-                ):
-                    good = True
-                    supported.setdefault(n, self._quote(sentence, hits[n - 1].chunk.text, passages[n - 1]))
-            ok += good
-        if ok * 2 < len(cited) or len(cited) * 2 < len(claims):
-            return None
-        return [self._citation(n, hits[n - 1], quote) for n, quote in sorted(supported.items())]
+    def _cite(self, n: int, chosen: Chosen, quote: str, language: str, glossary: Glossary) -> Citation:
+        citation = _citation(n, chosen.hits[n - 1], quote)
+        if self.translator is not None:
+            citation.translation = self.translator.translate(quote, language, glossary)
+        return citation
 
-    def _extractive(self, question: str, language: str, hits: list[Hit], expansion: Expansion,
-                    key: set[str] | None = None) -> tuple[str, list[Citation]]:
-        """The sentences of the best passages closest to the question, quoted verbatim.
-
-        When the question has a specific term that the passages contain, only
-        sentences that mention it are quoted.
-        """
-        candidates = [(n, s) for n, h in enumerate(hits[:3], 1) for s in sentences(h.chunk.text) if len(s) > 20]
-        if key:
-            about = [(n, s) for n, s in candidates if key & set(lexical_tokens(s))]
-            candidates = about or candidates
-        if not candidates:
-            return message("abstain", language), []
-        vectors = self.retriever.embedder.embed_passages([s for _, s in candidates])
-        query = self.retriever.embedder.embed_queries([question])[0]
-        words = set(lexical_tokens(question)) | set(expansion.lexical_terms)
-        scores = vectors @ query + 0.02 * np.array([len(words & set(lexical_tokens(s))) for _, s in candidates])
-        chosen = sorted(np.argsort(-scores)[:2], key=lambda i: (candidates[i][0], i))
-        lines = [message("extractive", language)]
+    def _quoted(self, question: str, standalone: str, language: str, chosen: Chosen, key: set[str] | None,
+                expansion: Expansion, sources: list[Source], timings: dict[str, float | None], glossary: Glossary,
+                claims: list[Claim] | None = None) -> Answer:
+        picked = self.extractive.answer(standalone, chosen, key, expansion)
+        if not picked:
+            return self._abstained(question, standalone, language, sources, timings, claims)
         citations: dict[int, Citation] = {}
-        for i in chosen:
-            n, sentence = candidates[i]
-            lines.append(f"{hits[n - 1].chunk.outlet}: “{sentence}” [{n}]")
-            citations.setdefault(n, self._citation(n, hits[n - 1], sentence))
-        return "\n".join(lines), [citations[n] for n in sorted(citations)]
-
-    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
-        return self.retriever.embedder.embed_queries(texts)
-
-    def _passage_vector(self, hit: Hit) -> np.ndarray:
-        return self.retriever.store.dense.reconstruct(int(hit.chunk.row))
-
-    @staticmethod
-    def _quote(sentence: str, passage: str, window: str) -> str:
-        """The passage sentence that shares most words with the answer sentence."""
-        words = set(lexical_tokens(sentence))
-        parts = sentences(passage) or [window]
-        return max(parts, key=lambda p: len(words & set(lexical_tokens(p))))
+        lines = []
+        foreign = False
+        for n, sentence in picked:
+            citation = self._cite(n, chosen, sentence, language, glossary)
+            citations.setdefault(n, citation)
+            lines.append(f"{chosen.hits[n - 1].chunk.outlet}: “{sentence}” [{n}]")
+            if detect_language(sentence) != language and language != "und":
+                foreign = True
+                if citation.translation is not None:
+                    lines.append(f"    ({message('translation', language)}) {citation.translation.text}")
+        header = message("untranslated" if foreign and self.translator is None else "extractive", language)
+        return Answer(question, "\n".join([header, *lines]), language, False, [citations[n] for n in sorted(citations)],
+                      sources, timings, "extractive", standalone, claims or [])
 
     @staticmethod
-    def _citation(n: int, hit: Hit, quote: str) -> Citation:
-        c = hit.chunk
-        return Citation(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, quote)
+    def _abstained(question: str, standalone: str, language: str, sources: list[Source],
+                   timings: dict[str, float | None], claims: list[Claim] | None = None) -> Answer:
+        return Answer(question, message("abstain", language), language, True, [], sources, timings, "abstained",
+                      standalone, claims or [])
 
-    @staticmethod
-    def _source(n: int, hit: Hit, text: str) -> Source:
-        c = hit.chunk
-        return Source(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, text, round(float(hit.score), 6))
+
+def _aliased(text: str, key: set[str], checker: CitationChecker) -> set[str]:
+    """Key-term spellings reached through the names of an English claim."""
+    return key & set(checker.aliases(text)) if detect_language(text) != "ar" else set()
+
+
+def _context(chosen: Chosen) -> str:
+    return "\n\n".join(
+        f"[{n}] {h.chunk.outlet}, {h.chunk.date or 'undated'}: {_short(h.chunk.title)}\n{w}"
+        for n, (h, w) in enumerate(zip(chosen.hits, chosen.windows), 1)
+    )
+
+
+def _short(title: str, limit: int = 60) -> str:
+    return title if len(title) <= limit else title[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _citation(n: int, hit: Hit, quote: str) -> Citation:
+    c = hit.chunk
+    return Citation(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, quote)
+
+
+def _source(n: int, hit: Hit, text: str) -> Source:
+    c = hit.chunk
+    return Source(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, text, round(float(hit.score), 6))
+
+
+def _curated_pairs(retriever: Retriever) -> dict[str, list[str]]:
+    from rag.names import NameExpander
+
+    for expander in retriever.expanders:
+        if isinstance(expander, NameExpander):
+            return expander.curated.pairs
+    return {}
 
 
 def open_answer_engine(settings: Settings, llm: BaseChatModel | None | str = "settings") -> AnswerEngine:
@@ -435,25 +552,4 @@ def open_answer_engine(settings: Settings, llm: BaseChatModel | None | str = "se
     return AnswerEngine(retriever, model, settings)  # type: ignore[arg-type]
 
 
-class QueryTranslator:
-    """A `QueryExpander` that asks the LLM for the question in Arabic (the corpus language).
-
-    Off by default (`query_translation = true` turns it on): measured on XQuAD
-    it made retrieval worse with the default 1.5B model, which garbles names
-    (docs/answers.md). The translation is searched alongside the original,
-    at a low weight.
-    """
-
-    def __init__(self, llm: BaseChatModel, weight: float = 0.1) -> None:
-        self.chain = load_prompt("translate") | llm | StrOutputParser()
-        self.weight = weight
-
-    def expand(self, query: str, store: Any) -> Expansion:
-        if detect_language(query) == "ar":
-            return Expansion()
-        arabic = self.chain.invoke({"question": query}, max_tokens=64).strip().splitlines()
-        if not arabic or not arabic[0].strip():
-            return Expansion()
-        text = arabic[0].strip()
-        return Expansion(lexical_terms=lexical_tokens(text), dense_queries=[(text, self.weight)],
-                         notes=[{"translation": text, "weight": self.weight}])
+__all__ = ["Answer", "AnswerEngine", "Citation", "Event", "Source", "open_answer_engine", "split_sentences"]

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.corpus import Article
+from rag.language import split_sentences
 
 TokenCounter = Callable[[str], int]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?؟؛…])[\"'”»)\]]*\s+|\n+")
 _CLAUSE_END = re.compile(r"(?<=[،,;:])\s+")
 
 
@@ -35,10 +35,6 @@ class Chunk:
     def embed_text(self) -> str:
         """What is embedded and lexically indexed: the title travels with every chunk."""
         return f"{self.title}\n{self.text}" if self.title else self.text
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
 def _split_long(sentence: str, max_tokens: int, count: TokenCounter) -> list[str]:

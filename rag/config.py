@@ -52,6 +52,11 @@ class Settings:
     # Characters of each passage put in the prompt (the sentences around the best match):
     # prompt length sets time to first token on a CPU (~90 prompt tokens/s, 3 Arabic chars/token).
     passage_chars: int = 300
+    # Passages given to the model, out of the k retrieved (rescored sentence by sentence).
+    answer_passages: int = 3
+    # How the model writes claims: "json" (schema-constrained: a grammar with llama.cpp,
+    # response_format with OpenAI-compatible servers) or "lines" (`claim [n]`, one a line).
+    claims_format: str = "json"
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     openai_model: str = "qwen2.5:1.5b"
     openai_api_key_env: str = "OPENAI_API_KEY"
@@ -106,4 +111,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if env is not None and name != "outlets":
             values[name] = _coerce(name, env, hint)
     values.update({k: _coerce(k, v, hints[k]) for k, v in overrides.items() if v is not None})
+    if values.get("claims_format", "json") not in ("json", "lines"):
+        raise ConfigError(f"claims_format {values['claims_format']!r}: use json or lines (rag.toml or RAG_CLAIMS_FORMAT)")
     return Settings(**values)

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from rag.errors import CorpusError
-from rag.language import detect_language
+from rag.language import detect_language, script_counts
 from rag.outlets import UNKNOWN, OutletDetector
 
 TEXT_SUFFIXES = {".txt", ".md"}
@@ -78,10 +78,33 @@ _TAIL = re.compile(
     re.IGNORECASE,
 )
 _PROMO_MAX_CHARS = 160
+# Photo captions and credits: a short line that ends with an agency credit in brackets, or a
+# Latin-script line inside an Arabic article (wire captions are often left in English). They
+# describe a picture, not the story, and an English one outranked the Arabic passage that
+# answers an English question (docs/answers.md, "Same-language bias").
+_CREDIT = re.compile(
+    r"[(\[]\s*(?:رويترز|الأوروبية|الفرنسية|الألمانية|أ ?ف ?ب|أسوشيتد برس|غيتي|غيتي إيميجز|الأناضول|أرشيف|أرشيفية|"
+    r"مواقع التواصل|وكالات|reuters|afp|epa|ap|getty(?: images)?|anadolu|file photo|archive)\s*[)\]]\s*$",
+    re.IGNORECASE,
+)
+_CAPTION_MAX_CHARS = 300
+
+
+def is_caption(line: str, arabic_article: bool) -> bool:
+    """A photo caption or credit line (see `_CREDIT`)."""
+    stripped = line.strip()
+    if not stripped or len(stripped) > _CAPTION_MAX_CHARS:
+        return False
+    if _CREDIT.search(stripped):
+        return True
+    arabic, latin = script_counts(stripped)
+    return arabic_article and latin >= 20 and arabic == 0
 
 
 def clean_text(text: str) -> tuple[str, list[str]]:
     """Article body without page furniture, and the removed promotional lines.
+
+    Photo captions and credits (`is_caption`) go too, and are not returned.
 
     Only short lines are candidates, so a body sentence that happens to use
     one of the words stays. A "related news" heading in the second half of
@@ -91,10 +114,15 @@ def clean_text(text: str) -> tuple[str, list[str]]:
     kept: list[str] = []
     removed: list[str] = []
     total = sum(len(line) for line in lines) or 1
+    arabic, latin = script_counts(text)
+    arabic_article = arabic > 2 * latin
+    first = next((i for i, line in enumerate(lines) if line.strip()), -1)  # may be the title: never a caption
     seen = 0
-    for line in lines:
+    for number, line in enumerate(lines):
         seen += len(line)
         stripped = line.strip()
+        if number != first and is_caption(stripped, arabic_article):
+            continue
         if _TAIL.match(stripped) and seen > total * 0.5:
             removed.append(stripped)
             break

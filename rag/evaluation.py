@@ -266,69 +266,216 @@ def contains_answer(prediction: str, golds: list[str]) -> bool:
     return any(set(lexical_tokens(g)) <= words for g in golds if lexical_tokens(g))
 
 
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion (sound near 0 and 1, unlike the normal one)."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
+def rate(flags: list[bool]) -> dict[str, Any]:
+    """A proportion with its count and 95% interval."""
+    hits = sum(flags)
+    return {"rate": round(hits / len(flags), 4) if flags else None, "n": len(flags), "ci95": wilson(hits, len(flags))}
+
+
+# XQuAD's 48 articles: every fourth one (index % 4 == 3) is held out; thresholds are never
+# chosen on it. "tune" is the rest.
+def xquad_split(paragraph_id: str) -> str:
+    return "test" if int(paragraph_id.split("-")[1]) % 4 == 3 else "tune"
+
+
+class RecordedChat:
+    """Replays the model's output for a prompt it has already answered (a JSON file per run).
+
+    Evaluation only: the checks after the model can be changed and re-measured in
+    seconds; a changed prompt is a new key, so the model runs again for it.
+    """
+
+    def __init__(self, llm: Any, path: Path) -> None:
+        from langchain_core.language_models import BaseChatModel
+        from langchain_core.messages import AIMessageChunk
+        from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+        self.path = path
+        self.records: dict[str, str] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        records, save = self.records, self.save
+
+        class _Replay(BaseChatModel):
+            @property
+            def _llm_type(self) -> str:
+                return "recorded"
+
+            def _key(self, messages: Any, kwargs: dict[str, Any]) -> str:
+                payload = json.dumps([[m.type, str(m.content)] for m in messages] + [sorted(kwargs)], ensure_ascii=False)
+                return hashlib.sha1(payload.encode()).hexdigest()
+
+            def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+                key = self._key(messages, kwargs)
+                if key not in records:
+                    records[key] = "".join(str(c.content) for c in llm.stream(messages, stop=stop, **kwargs))
+                    save()
+                yield ChatGenerationChunk(message=AIMessageChunk(content=records[key]))
+
+            def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+                from langchain_core.messages import AIMessage
+
+                text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
+                return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+        self.model = _Replay()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.records, ensure_ascii=False), encoding="utf-8")
+
+
+@dataclass
+class AnswerCase:
+    """One question of an answer evaluation, with what counts as right."""
+
+    question: str
+    answerable: bool
+    golds: list[str]  # answer strings (XQuAD) — may be empty
+    articles: list[str]  # article ids that hold the answer
+    source: str  # "xquad" | a question file
+
+
+def _judge(answer: Any, case: AnswerCase, chunk_texts: dict[int, str]) -> dict[str, Any]:
+    from rag.language import lexical_tokens
+
+    cited_ok = []
+    for c in answer.citations:
+        text = chunk_texts.get(c.n, c.quote)
+        holds = c.article_id in case.articles or (
+            bool(case.golds) and any(set(lexical_tokens(g)) <= set(lexical_tokens(text)) for g in case.golds if lexical_tokens(g)))
+        cited_ok.append(holds)
+    return {
+        "question": case.question,
+        "answerable": case.answerable,
+        "abstained": answer.abstained,
+        "mode": answer.mode,
+        "citations_ok": cited_ok,
+        "contains": contains_answer(answer.answer, case.golds) if case.golds else None,
+        "f1": max((token_f1(answer.answer, g) for g in case.golds), default=None) if case.golds else None,
+        "answer": answer.answer[:300],
+        "claims": [c.to_dict() for c in answer.claims],
+        "signals": answer.signals,
+        "sources_s": answer.timings.get("sources_s"),
+        "first_token_s": answer.timings.get("first_token_s"),
+        "total_s": answer.timings.get("total_s"),
+    }
+
+
+def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answered = [r for r in answerable if not r["abstained"]]
+    citations = [ok for r in answered for ok in r["citations_ok"]]
+
+    def median(key: str) -> float | None:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    return {
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "abstained_on_answerable": rate([r["abstained"] for r in answerable]),
+        "false_answers_on_unanswerable": rate([not r["abstained"] for r in unanswerable]),
+        "citation_precision": rate(citations),
+        "answers_with_a_right_citation": rate([any(r["citations_ok"]) for r in answered]),
+        "contains_answer": rate([bool(r["contains"]) for r in answered if r["contains"] is not None]),
+        "modes": {m: sum(r["mode"] == m for r in rows) for m in ("generated", "extractive", "abstained")},
+        "p50_sources_s": median("sources_s"),
+        "p50_first_token_s": median("first_token_s"),
+        "p50_total_s": median("total_s"),
+    }
+
+
+def xquad_answer_cases(query_lang: str, split: str, limit: int, data_dir: Path | None = None
+                       ) -> tuple[XQuAD, dict[str, str], list[AnswerCase], list[AnswerCase]]:
+    """Answerable cases (all paragraphs indexed) and unanswerable ones (their paragraph left out)."""
+    data = load_xquad(data_dir, query_lang)
+    half = {pid: text for pid, text in data.paragraphs.items() if int(pid.split("-")[2]) % 2 == 0}
+    pool = [q for q in data.questions if split == "all" or xquad_split(q.paragraph_id) == split]
+
+    def spread(questions: list[XQuADQuestion]) -> list[XQuADQuestion]:
+        return questions[:: max(1, len(questions) // limit)][:limit] if limit else questions
+
+    answerable = [AnswerCase(q.question, True, q.answers, [q.paragraph_id], "xquad") for q in spread(pool)]
+    missing = [q for q in pool if q.paragraph_id not in half]
+    unanswerable = [AnswerCase(q.question, False, [], [], "xquad") for q in spread(missing)]
+    return data, half, answerable, unanswerable
+
+
+def load_question_file(path: Path, split: str = "all") -> list[AnswerCase]:
+    """Questions in JSONL: {question, answerable, articles: [...], answers: [...], split: tune|test}."""
+    cases = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if split != "all" and row.get("split", "tune") != split:
+                continue
+            cases.append(AnswerCase(row["question"], bool(row["answerable"]), list(row.get("answers", [])),
+                                    list(row.get("articles", [])), path.name))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RagError(f"{path}:{number}: bad question record ({exc}); each line needs question and answerable") from None
+    return cases
+
+
+def run_answer_cases(engine: Any, cases: list[AnswerCase], progress: Callable[[int, int], None] | None = None
+                     ) -> list[dict[str, Any]]:
+    rows = []
+    for case in cases:
+        answer = engine.ask(case.question)
+        chunk_texts = {s.n: s.quote for s in answer.sources}
+        rows.append(_judge(answer, case, chunk_texts))
+        if progress:
+            progress(1, len(cases))
+    return rows
+
+
 def evaluate_answers(
     settings: Settings,
     query_lang: str = "en",
     data_dir: Path | None = None,
-    limit: int = 20,
+    limit: int = 100,
+    split: str = "test",
+    questions: Path | None = None,
+    record: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Answer quality on XQuAD: F1/contains vs gold, citation precision, abstention, false answers.
+    """Abstention, false answers and citation precision, with 95% intervals.
 
-    Unanswerable questions are asked against an index of the other half of the
-    articles (their paragraph is absent), so every non-abstaining answer is false.
+    XQuAD: `limit` answerable questions (every paragraph indexed) and `limit`
+    unanswerable ones (asked of an index without their paragraph: the other
+    paragraphs of the same article stay, so these are near misses). With
+    `questions`, a question file over the configured corpus instead.
+    `record` replays the model's earlier outputs for identical prompts.
     """
     from rag import update_index
     from rag.answer import open_answer_engine
     from rag.llms import load_llm
 
-    data = load_xquad(data_dir, query_lang)
     llm = load_llm(settings)
-    answerable = eval_index_settings(settings, "xquad-ar", data.paragraphs)
-    update_index(answerable, progress=progress)
-    half = {pid: text for pid, text in data.paragraphs.items() if int(pid.split("-")[1]) % 2 == 0}
-    unanswerable = eval_index_settings(settings, "xquad-ar-half", half)
-    update_index(unanswerable, progress=progress)
-
-    engine = open_answer_engine(answerable, llm=llm)
-    stride = max(1, len(data.questions) // limit)
-    picked = data.questions[::stride][:limit]
-    rows = []
-    for question in picked:
-        answer = engine.ask(question.question)
-        rows.append({
-            "f1": max(token_f1(answer.answer, g) for g in question.answers),
-            "contains": contains_answer(answer.answer, question.answers),
-            "cites_gold": any(c.article_id == question.paragraph_id for c in answer.citations),
-            "abstained": answer.abstained,
-            "mode": answer.mode,
-            "first_token_s": answer.timings.get("first_token_s"),
-            "total_s": answer.timings.get("total_s"),
-        })
-    engine = open_answer_engine(unanswerable, llm=llm)
-    missing = [q for q in data.questions if q.paragraph_id not in half]
-    false_answers = []
-    for question in missing[:: max(1, len(missing) // limit)][:limit]:
-        false_answers.append(not engine.ask(question.question).abstained)
-    answered = [r for r in rows if not r["abstained"]]
-    modes = {m: sum(r["mode"] == m for r in rows) for m in ("generated", "extractive", "abstained")}
-    firsts = [r["first_token_s"] for r in rows if r["first_token_s"] is not None]
-
-    def mean(values: list[float]) -> float | None:
-        return round(statistics.fmean(values), 4) if values else None
-
-    return {
-        "dataset": "xquad",
-        "query_lang": query_lang,
-        "llm": settings.llm,
-        "questions": len(rows),
-        "token_f1": mean([r["f1"] for r in rows]),
-        "contains_answer": mean([float(r["contains"]) for r in rows]),
-        "citation_precision": mean([float(r["cites_gold"]) for r in answered]),
-        "abstention_rate": mean([float(r["abstained"]) for r in rows]),
-        "modes": modes,
-        "unanswerable_questions": len(false_answers),
-        "false_answer_rate": mean([float(x) for x in false_answers]),
-        "mean_first_token_s": mean(firsts),
-        "mean_total_s": mean([r["total_s"] for r in rows]),
-    }
+    recorder = RecordedChat(llm, record) if record is not None and llm is not None else None
+    model = recorder.model if recorder else llm
+    if questions is not None:
+        cases = load_question_file(questions, split)
+        update_index(settings, progress=progress)
+        rows = run_answer_cases(open_answer_engine(settings, llm=model), cases, progress)
+        return {"dataset": questions.name, "split": split, "llm": settings.llm, **summarize_answers(rows), "rows": rows}
+    data, half, answerable, unanswerable = xquad_answer_cases(query_lang, split, limit, data_dir)
+    full_index = eval_index_settings(settings, "xquad-ar", data.paragraphs)
+    update_index(full_index, progress=progress)
+    half_index = eval_index_settings(settings, "xquad-ar-half", half)
+    update_index(half_index, progress=progress)
+    rows = run_answer_cases(open_answer_engine(full_index, llm=model), answerable, progress)
+    rows += run_answer_cases(open_answer_engine(half_index, llm=model), unanswerable, progress)
+    return {"dataset": "xquad", "query_lang": query_lang, "split": split, "llm": settings.llm,
+            **summarize_answers(rows), "rows": rows}

@@ -170,6 +170,16 @@ def script_counts(text: str) -> tuple[int, int]:
     return len(_ARABIC_LETTER.findall(text)), len(_LATIN_LETTER.findall(text))
 
 
+# Arabic copy ends sentences with . ؟ ! ؛ and … as often as with a full stop; a closing quote or
+# bracket stays with its sentence. Chunking and answers (quotes, claim checks) split alike.
+_SENTENCE_END = re.compile(r"(?<=[.!?؟؛…])\s+|(?<=[.!?؟؛…][\"'”»)\]])\s+|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage or article, in order (newlines always end one)."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
 _FRENCH_HINTS = frozenset("le la les des est une pour dans qui sur avec du au aux".split())
 
 

@@ -176,14 +176,24 @@ class LlamaCppChat(_StreamingChat):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         client = self._client()
+        # A consumer that stops reading (a closed browser tab) closes this generator: the
+        # `with` releases the lock at once, so the next question is not stuck behind it.
         with self._lock:
-            for part in client.create_chat_completion(
+            parts = client.create_chat_completion(
                 messages=_message_dicts(messages), stream=True, stop=stop,
                 max_tokens=kwargs.get("max_tokens", self.max_tokens), temperature=self.temperature,
-            ):
-                delta = part["choices"][0]["delta"].get("content")
-                if delta:
-                    yield self._chunk(delta, run_manager)
+                # {"type": "json_object", "schema": …}: llama-cpp-python compiles it to a grammar
+                response_format=kwargs.get("response_format"),
+            )
+            try:
+                for part in parts:
+                    delta = part["choices"][0]["delta"].get("content")
+                    if delta:
+                        yield self._chunk(delta, run_manager)
+            finally:
+                close = getattr(parts, "close", None)
+                if close is not None:
+                    close()
 
 
 class OpenAICompatibleChat(_StreamingChat):
@@ -195,6 +205,8 @@ class OpenAICompatibleChat(_StreamingChat):
     max_tokens: int = 384
     temperature: float = 0.0
     timeout: float = 120.0
+    #: send `response_format` with the claims schema (turned off after a server rejects it)
+    structured_output: bool = True
 
     @property
     def _llm_type(self) -> str:
@@ -203,13 +215,24 @@ class OpenAICompatibleChat(_StreamingChat):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         url = self.base_url.rstrip("/") + "/chat/completions"
-        body = {"model": self.model, "messages": _message_dicts(messages), "stream": True,
-                "max_tokens": kwargs.get("max_tokens", self.max_tokens), "temperature": self.temperature}
+        body: dict[str, Any] = {"model": self.model, "messages": _message_dicts(messages), "stream": True,
+                                "max_tokens": kwargs.get("max_tokens", self.max_tokens), "temperature": self.temperature}
         if stop:
             body["stop"] = stop
+        response_format = kwargs.get("response_format")
+        if response_format and response_format.get("schema") and self.structured_output:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": response_format["schema"]}}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
             with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as response:
+                if response.status_code in (400, 422) and "response_format" in body:
+                    # a server without structured output: the prompt still asks for JSON, and
+                    # the claim reader also takes the line format
+                    response.read()
+                    self.structured_output = False
+                    yield from self._stream(messages, stop, run_manager, **kwargs)
+                    return
                 if response.status_code != 200:
                     response.read()
                     raise ModelError(

@@ -45,7 +45,7 @@ from rag.language import (
     strip_article,
 )
 from rag.retrieval import Expansion
-from rag.store import IndexStore
+from rag.store import EmbeddingCache, IndexStore
 from rag.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
 
 # Capitalised words that start questions or sentences but are not names.
@@ -248,14 +248,26 @@ class AliasIndex:
         top = np.argpartition(-similarities, min(limit, len(similarities) - 1))[:limit]
         return [self.vector_terms[i] for i in top]
 
-    def word_vectors(self, encoder: WordEncoder, texts: list[str]) -> np.ndarray:
-        """Word-encoder vectors of terms (stored ones read, others encoded once) or of any short text."""
+    def word_vectors(self, encoder: WordEncoder, texts: list[str], cache: EmbeddingCache | None = None) -> np.ndarray:
+        """Word-encoder vectors of terms (stored ones read, others encoded once) or of any short text.
+
+        With `cache`, what had to be encoded is kept between processes, so a repeated
+        name does not even load the encoder."""
         def stored(text: str) -> bool:
             return self.word_encoder_id == encoder.id and text in self.vector_row
 
         missing = [t for t in dict.fromkeys(texts) if not stored(t) and t not in self._word_vectors]
         if missing:  # a term is encoded as written in the corpus, anything else as given
-            self._word_vectors.update(zip(missing, encoder.encode([self.entries.get(t, (t, 0))[0] for t in missing])))
+            written = {t: self.entries.get(t, (t, 0))[0] for t in missing}
+            keys = {t: EmbeddingCache.key(encoder.id, w) for t, w in written.items()}
+            found = cache.get_many(list(keys.values()), encoder.dim) if cache is not None else {}
+            self._word_vectors.update({t: found[k] for t, k in keys.items() if k in found})
+            missing = [t for t in missing if t not in self._word_vectors]
+            if missing:
+                vectors = encoder.encode([written[t] for t in missing])
+                self._word_vectors.update(zip(missing, vectors))
+                if cache is not None:
+                    cache.put_many((keys[t], v) for t, v in zip(missing, vectors))
         return np.stack([self.matrix[self.vector_row[t]] if stored(t) else self._word_vectors[t] for t in texts])
 
     def variants(self, term: str, limit: int = MAX_VARIANTS) -> list[str]:
@@ -275,10 +287,20 @@ class AliasIndex:
             self._matches[name] = compute()
         return self._matches[name]
 
-    def embeddings(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
-        """Passage embeddings of short strings, remembered for this generation."""
+    def embeddings(self, embedder: Embedder, texts: list[str], cache: EmbeddingCache | None = None) -> np.ndarray:
+        """Passage embeddings of short strings: remembered for this generation and, with
+        `cache`, across processes (a cold `rag search` spent ~2 s embedding name candidates)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
+        if missing and cache is not None:
+            keys = {t: EmbeddingCache.key(embedder.id, t) for t in missing}
+            stored = cache.get_many(list(keys.values()), embedder.dim)
+            self._vectors.update({t: stored[k] for t, k in keys.items() if k in stored})
+            missing = [t for t in missing if t not in self._vectors]
+            if missing:
+                vectors = embedder.embed_passages(missing)
+                self._vectors.update(zip(missing, vectors))
+                cache.put_many((keys[t], v) for t, v in zip(missing, vectors))
+        elif missing:
             self._vectors.update(zip(missing, embedder.embed_passages(missing)))
         return np.stack([self._vectors[t] for t in texts])
 
@@ -295,8 +317,10 @@ class NameExpander:
         weights: tuple[float, float, float] = WEIGHTS,
         dense_weight: float = 1.0,
         word_encoder: WordEncoder | None = None,
+        vector_cache: EmbeddingCache | None = None,
     ) -> None:
         self.embedder = embedder
+        self.vector_cache = vector_cache  # candidate vectors kept between processes
         self.word_encoder = word_encoder  # for translated names; without it e5 stands in
         self.curated = curated or CuratedAliases()
         self.threshold = threshold
@@ -309,7 +333,8 @@ class NameExpander:
         files = [PACKAGE_DIR / "data" / "aliases.toml"]
         if settings.aliases_file:
             files.append(Path(settings.aliases_file))
-        return cls(embedder, CuratedAliases.load(*files), word_encoder=load_word_encoder(settings.threads))
+        return cls(embedder, CuratedAliases.load(*files), word_encoder=load_word_encoder(settings.threads),
+                   vector_cache=EmbeddingCache(settings.cache_dir / "name-candidates.sqlite"))
 
     def match(self, name: str, store: IndexStore, k: int = 3) -> list[AliasMatch]:
         """The best Arabic forms for one Latin name, best first (curated ones first of all)."""
@@ -340,15 +365,15 @@ class NameExpander:
         by_skeleton = aliases.skeleton_candidates(name)
         translated: list[str] = []
         if self.word_encoder is not None and aliases.word_encoder_id == self.word_encoder.id:
-            translated = aliases.translation_candidates(aliases.word_vectors(self.word_encoder, [name])[0])
+            translated = aliases.translation_candidates(aliases.word_vectors(self.word_encoder, [name], self.vector_cache)[0])
         terms = list(dict.fromkeys([*by_skeleton, *translated]))
         if not terms:
             return []
         surfaces = [aliases.entries[t][0] for t in terms]
-        e5 = aliases.embeddings(self.embedder, [name, *surfaces])  # embedded once per generation
+        e5 = aliases.embeddings(self.embedder, [name, *surfaces], self.vector_cache)  # embedded once per generation
         e5_similarity = _rescale(e5[1:] @ e5[0], *E5_RANGE)
         if self.word_encoder is not None:
-            words = aliases.word_vectors(self.word_encoder, [name, *terms])
+            words = aliases.word_vectors(self.word_encoder, [name, *terms], self.vector_cache)
             translation = _rescale(words[1:] @ words[0], *WORD_RANGE)
         else:
             translation = e5_similarity
@@ -407,12 +432,12 @@ class NameExpander:
         # e5, asked only about the best-covered phrases since it is ~10x slower. Translated
         # (الحرس الأحمر): the word encoder's similarity of the whole name.
         best_covered = ranked[:SPAN_E5_CANDIDATES] if self.word_encoder is not None else ranked
-        vectors = aliases.embeddings(self.embedder, [span, *best_covered])
+        vectors = aliases.embeddings(self.embedder, [span, *best_covered], self.vector_cache)
         e5 = np.zeros(len(ranked), dtype=np.float32)
         e5[: len(best_covered)] = _rescale(vectors[1:] @ vectors[0], *E5_RANGE)
         translation = np.zeros(len(ranked), dtype=np.float32)
         if self.word_encoder is not None:
-            vectors = aliases.word_vectors(self.word_encoder, [span, *ranked])
+            vectors = aliases.word_vectors(self.word_encoder, [span, *ranked], self.vector_cache)
             translation = _rescale(vectors[1:] @ vectors[0], *WORD_RANGE)
         w_sound, w_e5 = SPAN_TRANSLITERATION_WEIGHTS
         matches = []
@@ -446,7 +471,7 @@ class NameExpander:
                     expansion.lexical_terms.extend(lexical_tokens(form))
                 expansion.lexical_terms.extend(match.variants)
                 replacements[name] = match.surface
-                expansion.notes.append(match.to_dict())
+                expansion.aliases.append(match)
         if replacements:
             rewritten = query
             for name, arabic in sorted(replacements.items(), key=lambda item: -len(item[0])):

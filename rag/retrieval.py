@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from rag.embeddings import Embedder
 from rag.errors import IndexMismatchError
 from rag.language import lexical_tokens
 from rag.store import Filters, IndexStore, StoredChunk
+
+if TYPE_CHECKING:
+    from rag.names import AliasMatch
 
 RRF_K = 60
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -50,18 +53,26 @@ class Hit:
 
 @dataclass
 class Expansion:
-    """What an expander adds to a query, and why (shown by `rag search --explain`)."""
+    """What expanders add to a query, and why (shown by `rag search --explain`)."""
 
     lexical_terms: list[str] = field(default_factory=list)
     dense_queries: list[tuple[str, float]] = field(default_factory=list)
-    notes: list[dict[str, Any]] = field(default_factory=list)
+    #: Latin-script names of the query matched to their Arabic spellings (rag.names)
+    aliases: list["AliasMatch"] = field(default_factory=list)
+    #: whole-query translations (rag.translation.QueryTranslator)
+    translations: list[str] = field(default_factory=list)
 
     def merge(self, other: "Expansion") -> "Expansion":
         return Expansion(
             self.lexical_terms + other.lexical_terms,
             self.dense_queries + other.dense_queries,
-            self.notes + other.notes,
+            self.aliases + other.aliases,
+            self.translations + other.translations,
         )
+
+    def explain(self) -> list[dict[str, Any]]:
+        """JSON for `--explain` and the API's `expansions`."""
+        return [a.to_dict() for a in self.aliases] + [{"translation": t} for t in self.translations]
 
 
 class QueryExpander(Protocol):
@@ -78,8 +89,8 @@ class SearchResult:
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {"query": self.query, "hits": [h.to_dict() for h in self.hits]}
-        if explain or self.expansion.notes:
-            data["expansions"] = self.expansion.notes
+        if explain or self.expansion.aliases or self.expansion.translations:
+            data["expansions"] = self.expansion.explain()
         return data
 
 

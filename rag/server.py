@@ -9,11 +9,14 @@ keeps the generation it started with.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from dataclasses import asdict
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag.answer import Answer, AnswerEngine, Citation, Source
+from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, source_line
 from rag.config import Settings
 from rag.corpus import parse_date
 from rag.errors import RagError
@@ -76,7 +79,16 @@ class AskRequest(BaseModel):
     outlet: str | None = None
     since: str | None = None
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
-    stream: bool = Field(False, description="Server-sent events: token, citations, done.")
+    stream: bool = Field(False, description="Server-sent events: sources, token…, citations, done.")
+
+
+class ClaimOut(BaseModel):
+    text: str
+    citations: list[int]
+    support: float
+    kept: bool
+    cited: list[int]
+    note: str | None = None
 
 
 class AskResponse(BaseModel):
@@ -84,6 +96,8 @@ class AskResponse(BaseModel):
     answer: str
     language: str
     abstained: bool
+    mode: str
+    claims: list[ClaimOut]
     citations: list[Citation]
     sources: list[Source]
     timings: dict[str, float | None]
@@ -110,6 +124,58 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = None
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413, by Content-Length or as chunks arrive.
+
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` wraps
+    streaming responses so that a client's disconnect never reaches them.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -132,9 +198,74 @@ def _history(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
+_END = object()
+# While the model thinks (prompt evaluation, a long claim) a comment line goes out this often:
+# proxies keep the connection, and writing is how the server learns that a client has left.
+KEEPALIVE_S = 1.0
+
+
+async def pump(make_events: Callable[[threading.Event], Iterator[str]]) -> AsyncIterator[str]:
+    """Run a blocking event generator in its own thread and relay what it yields.
+
+    When the client goes away, the next write fails and Starlette cancels this
+    coroutine; the `finally` sets the stop event, which the answer engine checks
+    between model tokens, and the worker closes the generator, releasing the
+    model's lock. Without this an abandoned stream kept the lock and every
+    later question hung.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stop = threading.Event()
+    events = make_events(stop)
+
+    def put(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the server is shutting down
+            stop.set()
+
+    def work() -> None:
+        try:
+            for item in events:
+                if stop.is_set():
+                    break
+                put(item)
+        except BaseException as exc:  # relayed to the response, which ends the stream
+            put(exc)
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+            put(_END)
+
+    threading.Thread(target=work, name="rag-stream", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except asyncio.TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def _sse(event: str | None, data: Any) -> str:
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
+
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _pieces(text: str) -> list[str]:
+    """Text split after each line, so a client renders it as it arrives."""
+    return [line for line in text.splitlines(keepends=True) if line]
 
 
 def _with_sources(answer: Answer) -> str:
@@ -143,6 +274,17 @@ def _with_sources(answer: Answer) -> str:
 
 
 REPLACED_NOTE = "\n\n(The model's answer was not supported by its sources; quoting them instead.)\n\n"
+
+
+def _evidence_text(event: Event) -> str:
+    """The first thing an OpenAI-API client sees: the best quote and the passages found."""
+    if not event.sources:
+        return ""
+    lines = []
+    if event.quote is not None:
+        lines.append(f"Best match [{event.quote.n}] {event.quote.outlet}: “{event.quote.quote}”")
+    lines += ["Passages:", *(source_line(s) for s in event.sources)]
+    return "\n".join(lines) + "\n\n"
 
 
 def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAPI:
@@ -160,12 +302,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
@@ -218,10 +355,13 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         if not body.stream:
             return engine.ask(body.question, history, body.k, chosen).to_dict()
 
-        def events() -> Iterator[str]:
+        def events(stop: threading.Event) -> Iterator[str]:
             try:
-                for event in engine.stream(body.question, history, body.k, chosen):
-                    if event.kind == "token":
+                for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
+                    if event.kind == "sources":
+                        yield _sse("sources", {"sources": [asdict(x) for x in event.sources],
+                                               "quote": asdict(event.quote) if event.quote else None})
+                    elif event.kind == "token":
                         yield _sse("token", {"text": event.text})
                     elif event.answer is not None:
                         yield _sse("citations", {**event.answer.to_dict(), "replaced": event.replaced})
@@ -229,7 +369,8 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
             except RagError as exc:
                 yield _sse("error", {"detail": str(exc)})
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(pump(events), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
 
     @app.get("/v1/models", dependencies=[Depends(authorize)])
     def models() -> dict[str, Any]:
@@ -257,22 +398,26 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
                 "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": _with_sources(answer)}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                "citations": [c.__dict__ for c in answer.citations],
+                "citations": [citation_dict(c) for c in answer.citations],
             }
 
-        def events() -> Iterator[str]:
+        def events(stop: threading.Event) -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
             try:
-                yield from answer_events()
+                yield from answer_events(stop)
             except RagError as exc:  # e.g. the model file vanished: say so in the stream, then end it
                 yield chunk({"content": f"\n\nerror: {exc}"})
                 yield chunk({}, "stop")
             yield _sse(None, "[DONE]")
 
-        def answer_events() -> Iterator[str]:
+        def answer_events(stop: threading.Event) -> Iterator[str]:
             streamed = False
-            for event in engine.stream(question, history):
-                if event.kind == "token":
+            for event in engine.stream(question, history, cancel=stop):
+                if event.kind == "sources":
+                    evidence = _evidence_text(event)
+                    if evidence:
+                        yield chunk({"content": evidence})
+                elif event.kind == "token":
                     streamed = True
                     yield chunk({"content": event.text})
                 elif event.answer is not None:
@@ -284,11 +429,13 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
                     else:
                         block = answer.sources_block()
                         tail = f"\n\nSources:\n{block}" if block else ""
-                    if tail:
-                        yield chunk({"content": tail})
-                    yield chunk({}, "stop", citations=[c.__dict__ for c in answer.citations])
+                    # the answer arrives in pieces (a line at a time), not as one chunk at the end
+                    for piece in _pieces(tail):
+                        yield chunk({"content": piece})
+                    yield chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations])
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(pump(events), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -300,4 +447,6 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # SIGTERM (docker stop, systemd) ends open streams after this many seconds instead of
+    # waiting for them; the stream threads are daemons and stop at their next token.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=3)

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -305,11 +306,16 @@ class VocabularyDelta:
 
 
 class EmbeddingCache:
-    """Vectors by (embedder, text) key, committed batch by batch so a killed run loses little."""
+    """Vectors by (embedder, text) key, committed batch by batch so a killed run loses little.
+
+    Safe to share between a server's threads (one connection behind a lock).
+    """
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, timeout=10)
         self.db.execute("CREATE TABLE IF NOT EXISTS vectors(key TEXT PRIMARY KEY, vector BLOB)")
+        self._lock = threading.Lock()
 
     @staticmethod
     def key(embedder_id: str, text: str) -> str:
@@ -317,20 +323,24 @@ class EmbeddingCache:
 
     def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for key, blob in self.db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part):
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if vector.shape == (dim,):
-                    found[key] = vector
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for key, blob in self.db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part):
+                    vector = np.frombuffer(blob, dtype=np.float32)
+                    if vector.shape == (dim,):
+                        found[key] = vector
         return found
 
     def put_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO vectors VALUES (?, ?)", [(k, np.asarray(v, np.float32).tobytes()) for k, v in items]
-        )
-        self.db.commit()
+        rows = [(k, np.asarray(v, np.float32).tobytes()) for k, v in items]
+        with self._lock:
+            try:
+                self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
+                self.db.commit()
+            except sqlite3.OperationalError:  # read-only or busy: a cache, so carry on without it
+                self.db.rollback()
 
     def keep_only(self, keys: Iterable[str]) -> None:
         self.db.execute("CREATE TEMP TABLE keep(key TEXT PRIMARY KEY)")

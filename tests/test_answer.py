@@ -1,15 +1,24 @@
-"""Answer chain logic with deterministic fake chat models (no LLM needed)."""
+"""The answer pipeline with deterministic fake chat models on the sample corpus (real e5, no LLM)."""
+
+import json
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.answer import AnswerEngine, cited_numbers, load_prompt, strip_invalid_citations
+from rag.answer import AnswerEngine
 from rag.config import Settings
 from rag.names import CuratedAliases, NameExpander
+from rag.prompts import load_prompt
 from rag.retrieval import Retriever
 from rag.store import IndexStore, IndexWriter
+from rag.translation import Glossary, QueryTranslator
 
 from conftest import SAMPLE_CORPUS
+
+pytestmark = pytest.mark.slow
+RAQQA_AR = "ماذا قال لافروف عن الرقة؟"
+RAQQA_EN = "What did Lavrov say about Raqqa?"
+SANA_CLAIM_AR = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل"
 
 
 @pytest.fixture(scope="module")
@@ -22,108 +31,170 @@ def sample_store(tmp_path_factory):
     return index, embedder
 
 
-def engine(sample_store, responses):
+def engine(sample_store, responses, **settings):
     index, embedder = sample_store
     retriever = Retriever(IndexStore.open(index), embedder, [NameExpander(embedder, CuratedAliases())])
     llm = FakeListChatModel(responses=responses) if responses is not None else None
-    return AnswerEngine(retriever, llm, Settings(k=4))
+    return AnswerEngine(retriever, llm, Settings(k=4, **settings))
 
 
-pytestmark = pytest.mark.slow
+def claims(*items, found=True):
+    return json.dumps({"found": found, "claims": [{"text": t, "sources": s} for t, s in items]}, ensure_ascii=False)
 
 
-def test_citation_parsing_and_invalid_numbers():
-    assert cited_numbers("a [1] b [2, 3] c [4،5]") == [1, 2, 3, 4, 5]
-    assert strip_invalid_citations("Claim [1][7]. Other [9].", 4) == "Claim [1]. Other."
+def number_of(sample_store, question, outlet, word="الرقة"):
+    first = next(engine(sample_store, None).stream(question))
+    assert first.kind == "sources"
+    return next(s.n for s in first.sources if s.outlet == outlet and word in s.quote)
 
 
 def test_prompts_are_files_with_the_policy():
-    english = load_prompt("answer.en").format_messages(sources="[1] x", question="q?", language="English")
-    assert "ONLY" in english[0].content and "[1] x" in english[1].content and "English" in english[1].content
-    arabic = load_prompt("answer.ar").format_messages(sources="[1] x", question="س؟", language="Arabic")
-    assert "العربية" in arabic[0].content
+    messages = load_prompt("answer").format_messages(sources="[1] x", question="q?", language="English")
+    assert "ONLY" in messages[0].content and '"found"' in messages[0].content and "[1] x" in messages[1].content
+    lines = load_prompt("answer.lines").format_messages(sources="[1] x", question="q?", language="English")
+    assert "NOT_FOUND" in lines[0].content
 
 
-def find_source(answer, outlet):
-    return next(s.n for s in answer.sources if s.outlet == outlet and "الرقة" in s.quote)
-
-
-def test_supported_answer_keeps_its_citations(sample_store):
-    probe = engine(sample_store, None).ask("ماذا قال لافروف عن الرقة؟")
-    n = find_source(probe, "SANA")
-    text = f"قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل [{n}]."
-    answer = engine(sample_store, [text]).ask("ماذا قال لافروف عن الرقة؟")
+def test_supported_claim_is_kept_with_its_citation(sample_store):
+    n = number_of(sample_store, RAQQA_AR, "SANA")
+    answer = engine(sample_store, [claims((SANA_CLAIM_AR, [n]))]).ask(RAQQA_AR)
     assert answer.mode == "generated" and not answer.abstained
     assert [c.n for c in answer.citations] == [n] and answer.citations[0].outlet == "SANA"
-    assert "الرقة" in answer.citations[0].quote
-    assert answer.language == "ar"
+    assert "الرقة" in answer.citations[0].quote and answer.citations[0].translation is None  # same language
+    assert answer.answer == f"{SANA_CLAIM_AR} [{n}]."
     data = answer.to_dict()
-    assert set(data) == {"question", "answer", "language", "abstained", "citations", "sources", "timings"}
-    assert set(data["citations"][0]) == {"n", "article_id", "title", "outlet", "date", "url", "source_path", "quote"}
-    assert set(data["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
+    assert data["claims"] == [{"text": SANA_CLAIM_AR, "citations": [n], "support": data["claims"][0]["support"],
+                               "kept": True, "cited": [n]}]
+    assert {"question", "answer", "language", "abstained", "mode", "claims", "citations", "sources", "timings"} == set(data)
 
 
-def test_invalid_citation_numbers_are_removed(sample_store):
-    probe = engine(sample_store, None).ask("ماذا قال لافروف عن الرقة؟")
-    n = find_source(probe, "SANA")
-    text = f"قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب [{n}][9]."
-    answer = engine(sample_store, [text]).ask("ماذا قال لافروف عن الرقة؟")
-    assert "[9]" not in answer.answer and f"[{n}]" in answer.answer
+def test_wrong_citation_is_reattributed_and_unsupported_claims_dropped(sample_store):
+    n = number_of(sample_store, RAQQA_AR, "SANA")
+    wrong = next(m for m in range(1, 4) if m != n)
+    answer = engine(sample_store, [claims((SANA_CLAIM_AR, [wrong]), ("The moon is made of green cheese and jam.", [n]))]).ask(RAQQA_AR)
+    assert answer.mode == "generated"
+    assert [c.n for c in answer.citations] == [n]  # only passages that a kept claim uses
+    kept, dropped = answer.claims
+    assert kept.kept and kept.citations == [n] and kept.note == "reattributed" and kept.cited == [wrong]
+    assert not dropped.kept and dropped.note == "unsupported" and "cheese" not in answer.answer
 
 
-def test_uncited_or_unsupported_answer_falls_back_to_quotes(sample_store):
-    for text in ["Lavrov praised the weather in Paris and the football results.", "The moon is made of cheese [1]."]:
-        answer = engine(sample_store, [text]).ask("What did Lavrov say about Raqqa?")
-        assert answer.mode == "extractive" and not answer.abstained
-        assert answer.answer.startswith("The sources say:")
-        assert answer.citations and all(c.quote in answer.answer for c in answer.citations)
+def test_an_uncited_line_never_reaches_the_user(sample_store):
+    n = number_of(sample_store, RAQQA_AR, "SANA")
+    text = f"{SANA_CLAIM_AR} [{n}]\nوأضاف أن الطقس جميل في باريس اليوم\n"
+    answer = engine(sample_store, [text], claims_format="lines").ask(RAQQA_AR)
+    assert answer.mode == "generated" and "باريس" not in answer.answer
+    assert [c.note for c in answer.claims] == [None, "uncited"]
 
 
-def test_off_topic_answer_is_replaced(sample_store):
-    # well supported by a passage, but about something else than the question's Raqqa
-    text = "قال وزير الخارجية الروسي إن واشنطن رفضت إرسال وفد عسكري لروسيا [1]."
-    answer = engine(sample_store, [text]).ask("ماذا قال لافروف عن الرقة؟")
-    assert answer.mode == "extractive"
+def test_no_surviving_claim_falls_back_to_quotes(sample_store):
+    answer = engine(sample_store, [claims(("The moon is made of green cheese.", [1]))]).ask(RAQQA_AR)
+    assert answer.mode == "extractive" and not answer.abstained
+    assert answer.answer.startswith("ورد في المصادر:")
+    assert answer.citations and all(c.quote in answer.answer for c in answer.citations)
+    assert "SANA" in {c.outlet for c in answer.citations}
 
 
-def test_model_refusal(sample_store):
-    # nothing specific in the question that the passages contain: the refusal stands
-    events = list(engine(sample_store, ["NOT_FOUND"]).stream("Were the negotiations in the talks successful?"))
-    assert all(e.kind == "answer" for e in events)  # the sentinel is never streamed
-    assert events[-1].answer.abstained
-    assert events[-1].answer.answer == "The indexed articles do not cover this question."
-    arabic = engine(sample_store, ["NOT_FOUND"]).ask("هل نجحت المفاوضات؟")
-    assert arabic.abstained and arabic.answer == "لا تغطي المقالات المفهرسة هذا السؤال."
-    # the passages do name what was asked about (الرقة): quote them instead of refusing
-    quoted = engine(sample_store, ["NOT_FOUND"]).ask("ماذا قال لافروف عن الرقة؟")
-    assert quoted.mode == "extractive" and "الرقة" in quoted.answer and "SANA" in quoted.answer
+def test_off_topic_claims_are_not_an_answer(sample_store):
+    # a sentence of a given passage: supported, but not about the question's Raqqa
+    from rag.language import split_sentences
+
+    first = next(engine(sample_store, None).stream(RAQQA_AR))
+    source = next(s for s in first.sources if "الرقة" not in s.quote)
+    sentence = next(x for x in split_sentences(source.quote) if len(x) > 40)
+    answer = engine(sample_store, [claims((sentence, [source.n]))]).ask(RAQQA_AR)
+    assert answer.mode != "generated"
+
+
+def test_model_refusal_is_an_abstention(sample_store):
+    # the passages name Raqqa, but the model says they do not answer: the refusal stands
+    events = list(engine(sample_store, [claims(found=False)]).stream(RAQQA_AR))
+    assert [e.kind for e in events] == ["sources", "answer"]
+    assert events[-1].answer.abstained and events[-1].answer.answer == "لا تغطي المقالات المفهرسة هذا السؤال."
+    english = engine(sample_store, ["NOT_FOUND"], claims_format="lines").ask("Were the negotiations in the talks successful?")
+    assert english.abstained and english.answer == "The indexed articles do not cover this question."
 
 
 def test_out_of_corpus_question_abstains_before_the_model(sample_store):
-    model_never_called = FakeListChatModel(responses=[])
     eng = engine(sample_store, None)
-    eng.llm = model_never_called
+    eng.llm = FakeListChatModel(responses=[])  # would raise if called
     answer = eng.ask("What is the best recipe for chocolate chip cookies?")
     assert answer.abstained and answer.mode == "abstained"
 
 
-def test_streaming_yields_tokens_then_answer(sample_store):
-    probe = engine(sample_store, None).ask("ماذا قال لافروف عن الرقة؟")
-    n = find_source(probe, "SANA")
-    text = f"قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب [{n}]."
-    events = list(engine(sample_store, [text]).stream("ماذا قال لافروف عن الرقة؟"))
+def test_evidence_first_then_checked_claims(sample_store):
+    n = number_of(sample_store, RAQQA_AR, "SANA")
+    events = list(engine(sample_store, [claims((SANA_CLAIM_AR, [n]), ("Made up and unsupported sentence here.", [n]))]).stream(RAQQA_AR))
+    assert events[0].kind == "sources" and events[0].sources and events[0].quote is not None
+    assert events[0].quote.outlet == "SANA" and "الرقة" in events[0].quote.quote
     tokens = "".join(e.text for e in events if e.kind == "token")
-    assert tokens == text and events[-1].kind == "answer" and not events[-1].replaced
-    assert events[-1].answer.timings["first_token_s"] is not None
+    assert tokens.strip() == f"{SANA_CLAIM_AR} [{n}]." and "Made up" not in tokens
+    assert events[-1].kind == "answer" and not events[-1].replaced
+    assert events[-1].answer.timings["sources_s"] <= events[-1].answer.timings["first_token_s"]
+
+
+def test_english_question_gets_english_claims_and_rendered_quotes(sample_store):
+    n = number_of(sample_store, RAQQA_EN, "SANA")
+    answer = engine(sample_store, [claims(("Lavrov said Raqqa is one of the targets of the coalition against terrorism.", [n])),
+                                   "Lavrov said that Raqqa is one of the goals of the anti-terror coalition."]).ask(RAQQA_EN)
+    assert answer.language == "en" and answer.mode == "generated"
+    citation = answer.citations[0]
+    assert citation.outlet == "SANA" and "الرقة" in citation.quote  # verbatim, original language
+    assert citation.translation is not None and citation.translation.lang == "en" and citation.translation.machine
+    assert "machine translation" in answer.sources_block()
+
+
+def test_english_question_without_a_model_says_the_quotes_are_untranslated(sample_store):
+    answer = engine(sample_store, None).ask(RAQQA_EN)
+    assert answer.mode == "extractive" and answer.answer.startswith("The sources say (quoted in their own language")
+    assert "SANA" in {c.outlet for c in answer.citations}
+
+
+def test_glossary_puts_alias_spellings_into_the_text_to_translate():
+    glossary = Glossary({"لافروف": "Lavrov", "الرقة": "Raqqa"})
+    assert glossary.apply("قال لافروف إن مدينة الرقة هدف") == "قال Lavrov إن مدينة Raqqa هدف"
+    assert glossary.apply("وصل لافروف إلى والرقة.") == "وصل Lavrov إلى و Raqqa."
+
+
+def test_query_translation_with_the_answer_checks(sample_store):
+    # bug: QueryTranslator's expansion had no alias fields and the key-term step raised KeyError
+    n = number_of(sample_store, RAQQA_EN, "SANA")
+    eng = engine(sample_store, ["ماذا قال لافروف عن الرقة؟", claims(("Lavrov said Raqqa is a target of the coalition against terrorism.", [n])), "x"])
+    eng.retriever.expanders.append(QueryTranslator(eng.llm))
+    answer = eng.ask(RAQQA_EN)
+    assert not answer.abstained
 
 
 def test_follow_up_is_rewritten_with_history(sample_store):
-    eng = engine(sample_store, ["What did Lavrov say about Mosul?", "NOT_FOUND"])
+    eng = engine(sample_store, ["What did Lavrov say about Mosul?", claims(found=False)])
     answer = eng.ask("and what about Mosul?", history=[("What did Lavrov say about Raqqa?", "He said …")])
     assert answer.standalone_question == "What did Lavrov say about Mosul?"
 
 
 def test_extractive_backend_without_llm(sample_store):
-    answer = engine(sample_store, None).ask("ماذا قال لافروف عن الرقة؟")
+    answer = engine(sample_store, None).ask(RAQQA_AR)
     assert answer.mode == "extractive" and answer.citations[0].outlet == "SANA"
     assert "الرقة" in answer.answer
+
+
+def test_a_closed_stream_releases_the_model(sample_store):
+    import threading
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    lock = threading.Lock()
+
+    class Locked(GenericFakeChatModel):
+        def _stream(self, *args, **kwargs):
+            with lock:
+                yield from super()._stream(*args, **kwargs)
+
+    n = number_of(sample_store, RAQQA_AR, "SANA")
+    eng = engine(sample_store, None)
+    eng.llm = Locked(messages=iter([claims((SANA_CLAIM_AR, [n]))]))
+    stream = eng.stream(RAQQA_AR)
+    assert next(stream).kind == "sources"
+    next(stream)  # the model is generating now
+    assert lock.locked()
+    stream.close()  # what the server does when the client goes away
+    assert not lock.locked()

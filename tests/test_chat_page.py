@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from test_server import RAQQA_AR, Server, make_app, sana_number, stack  # noqa: F401 (fixture)
+from test_server import REFUSAL, Server, claims, make_app, sana_number, stack  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -33,9 +33,9 @@ def test_question_streams_and_citation_opens(stack):  # noqa: F811
     _require_browser()
     from playwright.sync_api import sync_playwright
 
-    with Server(make_app(stack, ["NOT_FOUND"])) as base:
+    with Server(make_app(stack, [REFUSAL])) as base:
         n = sana_number(base)
-    with Server(make_app(stack, [RAQQA_AR.format(n=n)])) as base, sync_playwright() as p:
+    with Server(make_app(stack, [claims(n)])) as base, sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
@@ -44,6 +44,8 @@ def test_question_streams_and_citation_opens(stack):  # noqa: F811
         page.goto(base + "/")
         page.fill("#q", "ماذا قال لافروف عن الرقة؟")
         page.click("#send")
+        page.wait_for_selector(".evidence", timeout=60_000)  # the passages show before the answer
+        assert "SANA" in page.inner_text(".evidence")
         page.wait_for_selector(".sources", timeout=60_000)
         answer = page.inner_text(".msg.bot .answer")
         assert "الرقة" in answer and f"[{n}]" in answer

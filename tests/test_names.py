@@ -87,7 +87,7 @@ def test_alias_matching_on_fixture_corpus(tmp_path):
     assert aleppo[0].surface == "حلب"  # not إدلب, the near miss
     expansion = expander.expand("What did Lavrov say about Raqqa?", store)
     assert {"لافروف", "رقه"} <= set(expansion.lexical_terms)
-    assert [n["name"] for n in expansion.notes] == ["Lavrov", "Raqqa"]
+    assert [a.name for a in expansion.aliases] == ["Lavrov", "Raqqa"]
     assert "لافروف" in expansion.dense_queries[0][0] and "الرقة" in expansion.dense_queries[0][0]
     # Translated, not transliterated: found by the stored word vector alone.
     law = expander.match("Law", store)[0]
@@ -122,7 +122,7 @@ def test_curated_alias_always_applies(tmp_path):
     _, store = _names_index(tmp_path)
     expander = NameExpander(HashEmbedder(), CuratedAliases({"Islamic State": ["الدولة الإسلامية"]}))
     expansion = expander.expand("What did the Islamic State do?", store)
-    assert expansion.notes[0]["source"] == "curated" and "اسلاميه" in expansion.lexical_terms
+    assert expansion.aliases[0].source == "curated" and "اسلاميه" in expansion.lexical_terms
 
 
 def test_vocabulary_follows_incremental_updates(tmp_path):
@@ -174,3 +174,23 @@ def test_index_without_word_vectors_still_matches_by_skeleton(tmp_path):
     expander = NameExpander(HashEmbedder(), CuratedAliases(), word_encoder=HashWordEncoder())
     assert expander.match("Lavrov", store)[0].surface == "لافروف"
     assert expander.match("Raqqa", store)[0].surface == "الرقة"
+
+
+def test_name_candidate_vectors_persist_between_processes(tmp_path):
+    """A fresh process (a new AliasIndex) asks neither model again for a name seen before."""
+    from rag.names import AliasIndex
+    from rag.store import EmbeddingCache
+
+    embedder, words = HashEmbedder(), HashWordEncoder()
+    _, store = _names_index(tmp_path, embedder, words)
+    cache_path = tmp_path / "cache" / "name-candidates.sqlite"
+
+    def fresh_expander():
+        return NameExpander(embedder, CuratedAliases(), word_encoder=words, vector_cache=EmbeddingCache(cache_path))
+
+    first = fresh_expander().expand("What did Lavrov say about Raqqa?", IndexStore.open(tmp_path / "idx"))
+    embedded, encoded = embedder.embedded, words.embedded
+    assert embedded and encoded
+    second = fresh_expander().expand("What did Lavrov say about Raqqa?", IndexStore.open(tmp_path / "idx"))
+    assert (embedder.embedded, words.embedded) == (embedded, encoded)  # all read from the cache
+    assert [a.surface for a in second.aliases] == [a.surface for a in first.aliases]

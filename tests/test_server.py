@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 import uvicorn
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 
 from rag.answer import AnswerEngine
 from rag.config import Settings
@@ -22,7 +22,22 @@ from conftest import SAMPLE_CORPUS
 from helpers import write_article
 
 pytestmark = pytest.mark.slow
-RAQQA_AR = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل [{n}]."
+RAQQA_CLAIM = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل"
+REFUSAL = json.dumps({"found": False, "claims": []})
+
+
+def claims(n: int) -> str:
+    return json.dumps({"found": True, "claims": [{"text": RAQQA_CLAIM, "sources": [n]}]}, ensure_ascii=False)
+
+
+def sse_events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.split("\n\n"):
+        name = next((line[7:] for line in block.splitlines() if line.startswith("event: ")), None)
+        data = next((line[6:] for line in block.splitlines() if line.startswith("data: ")), None)
+        if name:
+            events.append((name, json.loads(data)))
+    return events
 
 
 def free_port() -> int:
@@ -72,12 +87,15 @@ def make_app(stack, responses, **settings):
 
 
 def sana_number(base: str) -> int:
-    hits = httpx.post(f"{base}/api/search", json={"query": "ماذا قال لافروف عن الرقة؟", "k": 4}).json()["hits"]
-    return next(h["rank"] for h in hits if h["outlet"] == "SANA" and "الرقة" in h["text"])
+    """The number the answer gives SANA's Raqqa passage (from the stream's first event)."""
+    with httpx.stream("POST", f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟", "stream": True}, timeout=60) as r:
+        name, data = sse_events(r.read().decode())[0]
+    assert name == "sources"
+    return next(s["n"] for s in data["sources"] if s["outlet"] == "SANA" and "الرقة" in s["quote"])
 
 
 def test_native_api(stack):
-    with Server(make_app(stack, ["NOT_FOUND"])) as base:
+    with Server(make_app(stack, [REFUSAL])) as base:
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         status = httpx.get(f"{base}/api/status").json()
         assert status["articles"] == 5 and status["outlets"]["SANA"] == 1
@@ -90,24 +108,28 @@ def test_native_api(stack):
 
 
 def test_ask_json_and_stream(stack):
-    with Server(make_app(stack, ["NOT_FOUND"])) as base:
+    with Server(make_app(stack, [REFUSAL])) as base:
         n = sana_number(base)
-    app = make_app(stack, [RAQQA_AR.format(n=n)])
+    app = make_app(stack, [claims(n)])
     with Server(app) as base:
         data = httpx.post(f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟"}, timeout=60).json()
         assert data["abstained"] is False and data["citations"][0]["outlet"] == "SANA"
         with httpx.stream("POST", f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟", "stream": True}, timeout=60) as r:
             body = r.read().decode()
-        events = [line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("event: ")]
-        assert events[0] == "token" and events[-2:] == ["citations", "done"]
+        events = sse_events(body)
+        names = [name for name, _ in events]
+        assert names[0] == "sources" and names[1] == "token" and names[-2:] == ["citations", "done"]
+        first = events[0][1]
+        assert first["quote"]["outlet"] == "SANA" and all({"article_id", "outlet", "date", "url"} <= set(x) for x in first["sources"])
+        assert r.headers["cache-control"] == "no-cache" and r.headers["x-accel-buffering"] == "no"
 
 
 def test_openai_client_streamed_and_not(stack):
     from openai import OpenAI
 
-    with Server(make_app(stack, ["NOT_FOUND"])) as base:
+    with Server(make_app(stack, [REFUSAL])) as base:
         n = sana_number(base)
-    with Server(make_app(stack, [RAQQA_AR.format(n=n)])) as base:
+    with Server(make_app(stack, [claims(n)])) as base:
         client = OpenAI(base_url=f"{base}/v1", api_key="unused")
         assert [m.id for m in client.models.list().data] == ["rag"]
         reply = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "ماذا قال لافروف عن الرقة؟"}])
@@ -122,11 +144,12 @@ def test_openai_client_streamed_and_not(stack):
         chunks = list(stream)
         streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert "SANA" in streamed and chunks[-1].choices[0].finish_reason == "stop"
+        assert chunks[1].choices[0].delta.content.startswith("Best match")  # the evidence comes first
         assert chunks[-1].model_extra["citations"]
 
 
 def test_auth_limits_and_errors(stack):
-    with Server(make_app(stack, ["NOT_FOUND"], api_key="s3cret", max_question_chars=100, max_k=10)) as base:
+    with Server(make_app(stack, [REFUSAL], api_key="s3cret", max_question_chars=100, max_k=10)) as base:
         assert httpx.get(f"{base}/healthz").status_code == 200
         assert httpx.get(f"{base}/api/status").status_code == 401
         auth = {"Authorization": "Bearer s3cret"}
@@ -159,7 +182,7 @@ def test_prompt_injection_in_an_article_changes_nothing(stack):
 
 def test_index_update_while_serving(stack):
     root, corpus, embedder = stack
-    with Server(make_app(stack, ["NOT_FOUND"])) as base:
+    with Server(make_app(stack, [REFUSAL])) as base:
         before = httpx.get(f"{base}/api/status").json()["articles"]
         write_article(corpus, "new.md", "الموصل", "بدأت معركة الموصل اليوم.", outlet="SANA")
         try:
@@ -173,6 +196,92 @@ def test_index_update_while_serving(stack):
 
 
 def test_chat_page_is_served(stack):
-    with Server(make_app(stack, ["NOT_FOUND"])) as base:
+    with Server(make_app(stack, [REFUSAL])) as base:
         page = httpx.get(f"{base}/")
         assert page.status_code == 200 and "/api/ask" in page.text and 'dir="auto"' in page.text
+
+
+class SlowLockedModel(GenericFakeChatModel):
+    """Holds a lock while it generates, one word every 0.2 s, like the local model does."""
+
+    def _stream(self, *args, **kwargs):
+        with MODEL_LOCK:
+            for chunk in super()._stream(*args, **kwargs):
+                time.sleep(0.2)
+                yield chunk
+
+
+MODEL_LOCK = threading.Lock()
+
+
+def test_a_client_that_disconnects_mid_stream_releases_the_model(stack):
+    root, _, embedder = stack
+    with Server(make_app(stack, [REFUSAL])) as base:
+        n = sana_number(base)
+    long_answer = json.dumps({"found": True, "claims": [{"text": RAQQA_CLAIM + " " + "كلمة " * 200, "sources": [n]}]}, ensure_ascii=False)
+    retriever = Retriever(IndexStore.open(root / "index"), embedder, [NameExpander(embedder, CuratedAliases())])
+    config = Settings(index_dir=root / "index", k=4)
+    model = SlowLockedModel(messages=iter([long_answer, claims(n), claims(n)]))
+    app = create_app(config, AnswerEngine(retriever, model, config))
+    with Server(app) as base:
+        for path, body in (("/api/ask", {"question": "ماذا قال لافروف عن الرقة؟", "stream": True}),
+                           ("/v1/chat/completions", {"model": "rag", "stream": True,
+                                                     "messages": [{"role": "user", "content": "ماذا قال لافروف عن الرقة؟"}]})):
+            with httpx.stream("POST", f"{base}{path}", json=body, timeout=30) as r:
+                for line in r.iter_lines():
+                    if MODEL_LOCK.locked():
+                        break  # the model is generating: go away mid-answer
+            deadline = time.time() + 3
+            while MODEL_LOCK.locked() and time.time() < deadline:
+                time.sleep(0.05)
+            assert not MODEL_LOCK.locked(), f"{path}: the model was still held 3 s after the client left"
+        started = time.time()
+        data = httpx.post(f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟"}, timeout=30).json()
+        assert data["abstained"] is False and time.time() - started < 20
+
+
+def test_rag_serve_exits_on_sigterm_mid_answer(stack, tmp_path):
+    """A real `rag serve` process, its model an OpenAI-compatible server that never stops talking."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+
+    endless = FastAPI()
+
+    @endless.post("/v1/chat/completions")
+    def completions():
+        def words():
+            yield 'data: {"choices": [{"delta": {"content": "{\\"found\\": true, \\"claims\\": [{\\"text\\": \\""}}]}\n\n'
+            for _ in range(600):
+                time.sleep(0.1)
+                yield 'data: {"choices": [{"delta": {"content": "word "}}]}\n\n'
+        return StreamingResponse(words(), media_type="text/event-stream")
+
+    root, _, _ = stack
+    with Server(endless) as model_base:
+        port = free_port()
+        env = {**os.environ, "RAG_INDEX_DIR": str(root / "index"), "RAG_LLM": "openai", "RAG_OPENAI_BASE_URL": f"{model_base}/v1"}
+        proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            with httpx.stream("POST", f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟", "stream": True}, timeout=30) as r:
+                next(r.iter_lines())  # mid-answer now
+                proc.send_signal(signal.SIGTERM)
+                started = time.time()
+                assert proc.wait(timeout=10) is not None
+                assert time.time() - started < 8
+        finally:
+            if proc.poll() is None:
+                proc.kill()

