@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.language import detect_language, lexical_tokens, split_sentences
+from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
 
 NOT_FOUND = "NOT_FOUND"
 MAX_CLAIMS = 4
@@ -39,10 +39,10 @@ _MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,،]\s*\d{1,3})*)\]")
 # so a similarity alone supports only above the negatives' 99th percentile, and a lower one
 # needs a shared name or number (names of an English claim through their Arabic aliases).
 SUPPORT_ALONE = {"same": 0.90, "cross": 0.86}
-SUPPORT_WITH_TERMS = {"same": 0.87, "cross": 0.83}
+SUPPORT_WITH_TERMS = {"same": 1.0, "cross": 0.83}  # same language: not used (see `support`)
 # Two shared names or numbers are rarer in a sentence that says something else; a claim that
 # restates part of a long sentence scores low (.80–.83) against the whole of it.
-SUPPORT_WITH_TWO_TERMS = {"same": 0.85, "cross": 0.80}
+SUPPORT_WITH_TWO_TERMS = {"same": 1.0, "cross": 0.80}
 SUPPORT_OVERLAP = 0.5  # … or half the claim's content words (at least three) in the passage
 
 
@@ -217,6 +217,11 @@ class Passage:
     #: language of each sentence (an English caption inside an Arabic article is "en")
     langs: list[str] = field(default_factory=list)
 
+    def sentence_pairs(self) -> list[set[str]]:
+        """Lexical tokens of each sentence together with the next one."""
+        tokens = [set(lexical_tokens(s)) for s in self.sentences]
+        return [a | b for a, b in zip(tokens, tokens[1:] + [set()])]
+
 
 class Evidence:
     """The passages of one answer; sentence vectors are embedded once, when first needed."""
@@ -275,9 +280,16 @@ class CitationChecker:
         self.embedder = embedder
         self.aliases = aliases or (lambda text: [])
 
-    def support(self, claim: str, evidence: Evidence) -> list[Support]:
-        """Support of `claim` by every passage (index n-1 for passage n)."""
+    def support(self, claim: str, evidence: Evidence, question: str = "") -> list[Support]:
+        """Support of `claim` by every passage (index n-1 for passage n).
+
+        What a claim adds to the question must be in the passage: a small model
+        restates the question around words of a neighbouring passage ("the X that
+        was Y is Z"), and those shared question words alone looked like support.
+        """
         words = set(lexical_tokens(claim))
+        asked = {light_stem(w) for w in lexical_tokens(question)}
+        new = {w for w in words if light_stem(w) not in asked}
         language = detect_language(claim)
         spelled = words | set(self.aliases(claim)) if language != "ar" else words
         anchors = {w for w in spelled if w.isdigit() or w not in words or len(w) >= 4}
@@ -289,9 +301,18 @@ class CitationChecker:
             alone = max(float(s) - SUPPORT_ALONE[k] for s, k in zip(similarities, kinds))
             shared = len(anchors & passage.words)
             table = SUPPORT_WITH_TWO_TERMS if shared >= 2 else SUPPORT_WITH_TERMS
-            with_terms = max(float(s) - table[k] for s, k in zip(similarities, kinds))
-            same = len(words & passage.words)
-            supported = (
+            # shared names and numbers lower the bar only across languages, where words cannot be
+            # compared; within one, every long word would count as one (a sibling passage on the
+            # same topic shares many)
+            with_terms = max((float(s) - table[k] for s, k in zip(similarities, kinds) if k == "cross"), default=-1.0)
+            # words are shared with one sentence (or two adjacent ones), not gathered from
+            # across the passage: a sibling passage on the same topic has them all somewhere
+            same = max((len(words & w) for w in passage.sentence_pairs()), default=0)
+            # the claim's own information, checked where it can be read: words in the same
+            # language, numbers in any
+            readable = {w for w in new if w.isdigit()} if passage.lang != language else new
+            adds = not readable or len(readable & passage.words) * 2 >= len(readable)
+            supported = adds and (
                 alone >= 0
                 or (same >= 3 and same / max(1, len(words)) >= SUPPORT_OVERLAP)
                 or (shared >= 1 and with_terms >= 0)
@@ -300,7 +321,7 @@ class CitationChecker:
             results.append(Support(float(similarities.max()), quote, supported))
         return results
 
-    def check(self, draft: DraftClaim, evidence: Evidence) -> tuple[Claim, dict[int, str]]:
+    def check(self, draft: DraftClaim, evidence: Evidence, question: str = "") -> tuple[Claim, dict[int, str]]:
         """The checked claim and, for each passage it keeps, the sentence to quote."""
         text = strip_markers(draft.text)
         valid = [n for n in draft.sources if 1 <= n <= len(evidence)]
@@ -308,7 +329,11 @@ class CitationChecker:
             return Claim(text, [], 0.0, False, draft.sources, "empty"), {}
         if not draft.sources:
             return Claim(text, [], 0.0, False, draft.sources, "uncited"), {}
-        supports = self.support(text, evidence)
+        asked = {light_stem(w) for w in lexical_tokens(question)}
+        if question and detect_language(question) == detect_language(text) and \
+                all(light_stem(w) in asked for w in lexical_tokens(text)):
+            return Claim(text, [], 0.0, False, draft.sources, "restates-question"), {}
+        supports = self.support(text, evidence, question)
         kept = [n for n in valid if supports[n - 1].supported]
         note = None if len(kept) == len(draft.sources) else ("invalid-citation" if kept and not set(draft.sources) <= set(valid) else None)
         if not kept:
