@@ -49,11 +49,12 @@ class Settings:
     llm_model_path: Path | None = None
     llm_context: int = 4096
     llm_max_tokens: int = 384
-    # Characters of each passage put in the prompt (the sentences around the best match):
-    # prompt length sets time to first token on a CPU (~90 prompt tokens/s, 3 Arabic chars/token).
-    passage_chars: int = 300
-    # Passages given to the model, out of the k retrieved (rescored sentence by sentence).
-    answer_passages: int = 3
+    # Characters of each passage put in the prompt (the sentences around the best match), and how
+    # many passages, out of the k retrieved (rescored sentence by sentence). Prompt length sets the
+    # time to first token on a CPU: 3 × 300 gave 5.7 s (p50, sample corpus, 2 cores), 3 × 200
+    # 5.3 s, 2 × 260 4.3 s (bench/bench_answer.py, docs/benchmarks.md).
+    passage_chars: int = 260
+    answer_passages: int = 2
     # How the model writes claims: "json" (schema-constrained: a grammar with llama.cpp,
     # response_format with OpenAI-compatible servers) or "lines" (`claim [n]`, one a line).
     claims_format: str = "json"
