@@ -30,7 +30,7 @@ from langchain_core.output_parsers import StrOutputParser
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
 from rag.config import Settings
 from rag.errors import RagError
-from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
+from rag.language import detect_language, lexical_tokens, light_stem
 from rag.prompts import load_prompt
 from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.store import Filters
@@ -83,7 +83,9 @@ def message(kind: str, language: str) -> str:
 
 
 @dataclass
-class Citation:
+class Reference:
+    """A numbered passage as the user sees it: its article, outlet, date, URL and a quote."""
+
     n: int
     article_id: str
     title: str
@@ -92,20 +94,20 @@ class Citation:
     url: str | None
     source_path: str
     quote: str
+
+
+@dataclass
+class Citation(Reference):
+    """A passage that a kept claim (or a quote) uses."""
+
     #: the quote rendered in the asker's language when it is in another one (machine translation)
     translation: Translation | None = None
 
 
 @dataclass
-class Source:
-    n: int
-    article_id: str
-    title: str
-    outlet: str
-    date: str | None
-    url: str | None
-    source_path: str
-    quote: str
+class Source(Reference):
+    """A passage given to the model, with its retrieval score."""
+
     score: float = 0.0
 
 
@@ -155,7 +157,7 @@ def citation_dict(citation: Citation) -> dict[str, Any]:
     return data
 
 
-def source_line(c: Citation | Source) -> str:
+def source_line(c: Reference) -> str:
     return f"[{c.n}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}".rstrip()
 
 
@@ -564,4 +566,4 @@ def open_answer_engine(settings: Settings, llm: BaseChatModel | None | str = "se
     return AnswerEngine(retriever, model, settings)  # type: ignore[arg-type]
 
 
-__all__ = ["Answer", "AnswerEngine", "Citation", "Event", "Source", "open_answer_engine", "split_sentences"]
+__all__ = ["Answer", "AnswerEngine", "Citation", "Event", "Source", "open_answer_engine"]

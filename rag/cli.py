@@ -176,7 +176,8 @@ def _stream_answer(engine: Any, question: str, history: list[tuple[str, str]], k
         else:
             answer = event.answer
             if streamed and event.replaced:
-                typer.echo("\n\n(the model's answer was not supported by its sources; quoting them instead)\n")
+                typer.echo("\n\n(" + ("those claims do not answer the question" if answer.abstained
+                                       else "those claims do not answer the question; quoting the sources instead") + ")\n")
                 typer.echo(answer.answer)
             elif not streamed:
                 typer.echo(answer.answer)

@@ -273,7 +273,7 @@ def _with_sources(answer: Answer) -> str:
     return f"{answer.answer}\n\nSources:\n{block}" if block and not answer.abstained else answer.answer
 
 
-REPLACED_NOTE = "\n\n(The model's answer was not supported by its sources; quoting them instead.)\n\n"
+REPLACED_NOTE = "\n\n(Those claims do not answer the question.)\n\n"
 
 
 def _evidence_text(event: Event) -> str:

@@ -100,10 +100,9 @@ def test_off_topic_claims_are_not_an_answer(sample_store):
     # a sentence of a given passage: supported, but not about the question's Raqqa
     from rag.language import split_sentences
 
-    first = next(engine(sample_store, None).stream(RAQQA_AR))
-    source = next(s for s in first.sources if "الرقة" not in s.quote)
-    sentence = next(x for x in split_sentences(source.quote) if len(x) > 40)
-    answer = engine(sample_store, [claims((sentence, [source.n]))]).ask(RAQQA_AR)
+    first = next(engine(sample_store, None, answer_passages=4, passage_chars=600).stream(RAQQA_AR))
+    sentence, n = next((x, s.n) for s in first.sources for x in split_sentences(s.quote) if len(x) > 40 and "الرقة" not in x)
+    answer = engine(sample_store, [claims((sentence, [n]))], answer_passages=4, passage_chars=600).ask(RAQQA_AR)
     assert answer.mode != "generated"
 
 

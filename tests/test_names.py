@@ -178,7 +178,6 @@ def test_index_without_word_vectors_still_matches_by_skeleton(tmp_path):
 
 def test_name_candidate_vectors_persist_between_processes(tmp_path):
     """A fresh process (a new AliasIndex) asks neither model again for a name seen before."""
-    from rag.names import AliasIndex
     from rag.store import EmbeddingCache
 
     embedder, words = HashEmbedder(), HashWordEncoder()
