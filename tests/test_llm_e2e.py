@@ -60,6 +60,11 @@ def test_raqqa_question_cites_sana(engine, question):
     assert "SANA" in {c.outlet for c in answer.citations}
     assert any("الرقة" in c.quote for c in answer.citations)
     assert answer.timings["first_token_s"] is not None
+    assert answer.timings["sources_s"] < answer.timings["first_token_s"]
+    if answer.language == "en":  # Arabic quotes come with an English rendering, labelled as machine translation
+        assert all(c.translation and c.translation.lang == "en" and c.translation.machine for c in answer.citations)
+        assert "Raqqa" in " ".join(c.translation.text for c in answer.citations)  # the name from the alias index
+    assert all(c.kept for c in answer.claims if c.citations) and not any(c.citations for c in answer.claims if not c.kept)
 
 
 def test_out_of_corpus_question_abstains(engine):

@@ -18,6 +18,11 @@ class StubOpenAI(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         StubOpenAI.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        if body.get("model") == "no-structured" and "response_format" in body:
+            self.send_response(400)
+            self.end_headers()
+            self.wfile.write(b'{"error": {"message": "response_format is not supported"}}')
+            return
         if body.get("model") == "missing":
             self.send_response(404)
             self.end_headers()
@@ -69,3 +74,16 @@ def test_missing_model_and_unknown_backend_are_clear(tmp_path):
     with pytest.raises(ModelError, match="llama, openai or extractive"):
         load_llm(Settings(llm="gpt-99"))
     assert load_llm(Settings(llm="extractive")) is None
+
+
+def test_claims_schema_goes_as_response_format_and_is_dropped_where_refused(stub_server):
+    from rag.claims import claims_schema
+
+    schema = {"type": "json_object", "schema": claims_schema(2)}
+    llm = OpenAICompatibleChat(base_url=stub_server, model="qwen")
+    assert "".join(c.content for c in llm.stream([HumanMessage("q")], response_format=schema)) == "Lavrov spoke [1]."
+    sent = StubOpenAI.requests[-1]["body"]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"]["properties"]["claims"]
+    refusing = OpenAICompatibleChat(base_url=stub_server, model="no-structured")
+    assert "".join(c.content for c in refusing.stream([HumanMessage("q")], response_format=schema)) == "Lavrov spoke [1]."
+    assert "response_format" not in StubOpenAI.requests[-1]["body"] and not refusing.structured_output
