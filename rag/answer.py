@@ -435,14 +435,14 @@ class AnswerEngine:
                 if timings["first_token_s"] is None:
                     timings["first_token_s"] = round(time.perf_counter() - started, 3)
                 for draft in reader.feed(str(piece.content)):
-                    text = self._accept(draft, chosen, claims, quotes, standalone)
+                    text = self._accept(draft, chosen, claims, quotes, standalone, language)
                     if text:
                         streamed += text
                         yield Event("token", text)
         finally:
             pieces.close()
         for draft in reader.finish():
-            text = self._accept(draft, chosen, claims, quotes, standalone)
+            text = self._accept(draft, chosen, claims, quotes, standalone, language)
             if text:
                 streamed += text
                 yield Event("token", text)
@@ -473,11 +473,16 @@ class AnswerEngine:
             return load_prompt("answer.lines"), {}
         return load_prompt("answer"), {"response_format": {"type": "json_object", "schema": claims_schema(passages)}}
 
-    def _accept(self, draft: Any, chosen: Chosen, claims: list[Claim], quotes: dict[int, str], question: str) -> str:
+    def _accept(self, draft: Any, chosen: Chosen, claims: list[Claim], quotes: dict[int, str], question: str,
+                language: str) -> str:
         """Check one claim; the text to show if it is kept."""
         claim, claim_quotes = self.checker.check(draft, chosen.evidence, question)
         if claim.kept and any(claim.text == c.text for c in claims if c.kept):
             claim.kept, claim.note = False, "duplicate"
+        written = detect_language(claim.text)
+        if claim.kept and language != "und" and written not in (language, "und"):
+            # the answer is in the asker's language; the quotes carry the original words
+            claim.kept, claim.citations, claim.note = False, [], "wrong-language"
         claims.append(claim)
         if not claim.kept:
             return ""

@@ -144,6 +144,13 @@ def test_english_question_gets_english_claims_and_rendered_quotes(sample_store):
     assert "machine translation" in answer.sources_block()
 
 
+def test_a_claim_in_another_language_than_the_question_is_not_shown(sample_store):
+    n = number_of(sample_store, RAQQA_EN, "SANA")
+    answer = engine(sample_store, [claims((SANA_CLAIM_AR, [n])), "translation"]).ask(RAQQA_EN)
+    assert answer.claims[0].note == "wrong-language" and not answer.claims[0].kept
+    assert SANA_CLAIM_AR not in answer.answer
+
+
 def test_english_question_without_a_model_says_the_quotes_are_untranslated(sample_store):
     answer = engine(sample_store, None).ask(RAQQA_EN)
     assert answer.mode == "extractive" and answer.answer.startswith("The sources say (quoted in their own language")
