@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +208,9 @@ class OpenAICompatibleChat(_StreamingChat):
     timeout: float = 120.0
     #: send `response_format` with the claims schema (turned off after a server rejects it)
     structured_output: bool = True
+    #: 429 and 5xx are asked again this many times, after Retry-After or an exponential backoff
+    retries: int = 3
+    backoff: float = 1.0
 
     @property
     def _llm_type(self) -> str:
@@ -225,34 +229,55 @@ class OpenAICompatibleChat(_StreamingChat):
                                        "json_schema": {"name": "answer", "schema": response_format["schema"]}}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
-            with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as response:
-                if response.status_code in (400, 422) and "response_format" in body:
-                    # a server without structured output: the prompt still asks for JSON, and
-                    # the claim reader also takes the line format
-                    response.read()
-                    self.structured_output = False
-                    yield from self._stream(messages, stop, run_manager, **kwargs)
-                    return
-                if response.status_code != 200:
-                    response.read()
-                    raise ModelError(
-                        f"{url} answered {response.status_code}: {response.text[:200]}; check openai_model and the API key"
-                    )
-                for line in response.iter_lines():
-                    if not line.startswith("data:"):
+            for attempt in range(self.retries + 1):
+                with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as response:
+                    if response.status_code in (400, 422) and "response_format" in body:
+                        # a server without structured output: the prompt still asks for JSON, and
+                        # the claim reader also takes the line format
+                        response.read()
+                        self.structured_output = False
+                        yield from self._stream(messages, stop, run_manager, **kwargs)
+                        return
+                    if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                        response.read()  # busy or restarting (Ollama, vLLM): wait and ask again
+                        time.sleep(_retry_delay(response.headers.get("retry-after"), attempt, self.backoff))
                         continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    choices = json.loads(data).get("choices") or [{}]
-                    delta = (choices[0].get("delta") or {}).get("content")
-                    if delta:
-                        yield self._chunk(delta, run_manager)
+                    if response.status_code != 200:
+                        response.read()
+                        tries = f" after {attempt + 1} tries" if attempt else ""
+                        raise ModelError(
+                            f"the LLM server {self.base_url} answered {response.status_code}{tries}: "
+                            f"{response.text[:200]}; check openai_model and the API key"
+                        )
+                    for line in response.iter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        choices = json.loads(data).get("choices") or [{}]
+                        delta = (choices[0].get("delta") or {}).get("content")
+                        if delta:
+                            yield self._chunk(delta, run_manager)
+                    return
         except httpx.HTTPError as exc:
             raise ModelError(
                 f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(exc).__name__}); "
                 "start it or set openai_base_url (RAG_OPENAI_BASE_URL)"
             ) from None
+
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def _retry_delay(retry_after: str | None, attempt: int, backoff: float) -> float:
+    """Seconds to wait: the server's Retry-After (seconds), else exponential backoff; at most 30."""
+    if retry_after:
+        try:
+            return min(30.0, max(0.0, float(retry_after)))
+        except ValueError:
+            pass
+    return min(30.0, backoff * 2**attempt)
 
 
 def load_llm(settings: Settings) -> BaseChatModel | None:

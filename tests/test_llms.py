@@ -14,6 +14,7 @@ from rag.llms import OpenAICompatibleChat, load_llm
 
 class StubOpenAI(BaseHTTPRequestHandler):
     requests: list[dict] = []
+    busy = 0
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -22,6 +23,13 @@ class StubOpenAI(BaseHTTPRequestHandler):
             self.send_response(400)
             self.end_headers()
             self.wfile.write(b'{"error": {"message": "response_format is not supported"}}')
+            return
+        if body.get("model", "").startswith("busy") and StubOpenAI.busy > 0:
+            StubOpenAI.busy -= 1
+            self.send_response(503 if body["model"] == "busy" else 429)
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(b'{"error": "overloaded"}')
             return
         if body.get("model") == "missing":
             self.send_response(404)
@@ -87,3 +95,13 @@ def test_claims_schema_goes_as_response_format_and_is_dropped_where_refused(stub
     refusing = OpenAICompatibleChat(base_url=stub_server, model="no-structured")
     assert "".join(c.content for c in refusing.stream([HumanMessage("q")], response_format=schema)) == "Lavrov spoke [1]."
     assert "response_format" not in StubOpenAI.requests[-1]["body"] and not refusing.structured_output
+
+
+def test_busy_server_is_asked_again_then_named_in_the_error(stub_server):
+    StubOpenAI.busy = 2
+    llm = OpenAICompatibleChat(base_url=stub_server, model="busy", backoff=0.01)
+    assert llm.invoke([HumanMessage("q")]).content == "Lavrov spoke [1]."  # two 503s, then an answer
+    assert len(StubOpenAI.requests) == 3
+    StubOpenAI.busy = 10
+    with pytest.raises(ModelError, match=r"answered 429 after 4 tries"):
+        OpenAICompatibleChat(base_url=stub_server, model="busy-429", backoff=0.01).invoke([HumanMessage("q")])
