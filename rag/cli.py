@@ -16,8 +16,24 @@ app = typer.Typer(
     help="Cited question answering over news articles (Arabic and more).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from rag import __version__
+
+        typer.echo(f"rag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Cited question answering over news articles (Arabic and more)."""
+
+
 index_app = typer.Typer(help="Build, update and inspect the index.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval and answers on XQuAD.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -198,7 +214,7 @@ def ask(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer a question from the indexed articles, citing [n] sources."""
+    """Answer a question from the indexed articles: evidence first, then checked claims citing numbered sources."""
     from rag.answer import open_answer_engine
     from rag.corpus import parse_date
     from rag.store import Filters

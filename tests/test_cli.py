@@ -64,3 +64,15 @@ def test_errors_are_one_line(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         cli.main()
     assert "corpus directory does not exist" in capsys.readouterr().err
+
+
+def test_version_completion_and_python_m():
+    import subprocess
+    import sys
+
+    from rag import __version__
+
+    assert runner.invoke(cli.app, ["--version"]).stdout.strip() == f"rag {__version__}"
+    assert "--install-completion" in runner.invoke(cli.app, ["--help"]).stdout
+    done = subprocess.run([sys.executable, "-m", "rag", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"rag {__version__}"
