@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
@@ -73,11 +76,18 @@ class Turn(BaseModel):
     content: str
 
 
-class AskRequest(BaseModel):
+class Filtered(BaseModel):
+    """The filters every question-taking endpoint accepts, validated the same way."""
+
+    outlet: str | None = Field(None, description="Only this outlet.")
+    since: str | None = Field(None, description="YYYY-MM-DD")
+    until: str | None = Field(None, description="YYYY-MM-DD")
+    lang: str | None = Field(None, description="Only articles in this language (ar, en, …).")
+
+
+class AskRequest(Filtered):
     question: str = Field(min_length=1)
     k: int | None = Field(None, ge=1)
-    outlet: str | None = None
-    since: str | None = None
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Server-sent events: sources, token…, citations, done.")
 
@@ -116,16 +126,15 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(Filtered):
+    """OpenAI's request; `outlet`, `since`, `until`, `lang` and `k` may come as extra body fields."""
+
+    k: int | None = Field(None, ge=1)
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -146,34 +155,38 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counted_receive() -> Any:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes and not refused:
+                    refused = True
+                    if not started:
+                        await self._refuse(scope, send)
+                    return {"type": "http.disconnect"}  # the app stops reading; what it answers is dropped
             return message
 
         async def tracked_send(message: Any) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, counted_receive, tracked_send)
 
-    async def _refuse(self, send: Any) -> None:
-        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
-        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+    async def _refuse(self, scope: Any, send: Any) -> None:
+        message = f"request body over {self.max_bytes} bytes"
+        body: dict[str, Any] = {"detail": message}
+        if str(scope.get("path", "")).startswith("/v1/"):
+            body = {"error": {"message": message, "type": "invalid_request_error", "code": 413}}
+        await JSONResponse(body, status_code=413)({"type": "http"}, None, send)  # type: ignore[arg-type]
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -263,6 +276,20 @@ def _sse(event: str | None, data: Any) -> str:
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                413: "invalid_request_error", 422: "invalid_request_error"}
+
+
+def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenAI's error shape on /v1/*, FastAPI's `{"detail"}` on the native API."""
+    if request.url.path.startswith("/v1/"):
+        body: dict[str, Any] = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"),
+                                          "code": status}}
+    else:
+        body = {"detail": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _pieces(text: str) -> list[str]:
     """Text split after each line, so a client renders it as it arrives."""
     return [line for line in text.splitlines(keepends=True) if line]
@@ -306,7 +333,19 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(request, exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if not request.url.path.startswith("/v1/"):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error(request, 422, f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request")
 
     def authorize(request: Request) -> None:
         if not settings.api_key:
@@ -351,7 +390,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
     def ask(body: AskRequest) -> Any:
         check_question(body.question, body.k)
         history = _history([(t.role, t.content) for t in body.history])
-        chosen = filters(body.outlet, body.since)
+        chosen = filters(body.outlet, body.since, body.until, body.lang)
         if not body.stream:
             return engine.ask(body.question, history, body.k, chosen).to_dict()
 
@@ -382,7 +421,8 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         if not turns or turns[-1][0] != "user":
             raise HTTPException(422, "the last message must be from the user")
         question = turns[-1][1]
-        check_question(question, None)
+        check_question(question, body.k)
+        chosen = filters(body.outlet, body.since, body.until, body.lang)
         history = _history(turns[:-1])
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
@@ -393,7 +433,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
             return _sse(None, data)
 
         if not body.stream:
-            answer = engine.ask(question, history)
+            answer = engine.ask(question, history, body.k, chosen)
             return {
                 "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": _with_sources(answer)}, "finish_reason": "stop"}],
@@ -412,7 +452,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
 
         def answer_events(stop: threading.Event) -> Iterator[str]:
             streamed = False
-            for event in engine.stream(question, history, cancel=stop):
+            for event in engine.stream(question, history, body.k, chosen, cancel=stop):
                 if event.kind == "sources":
                     evidence = _evidence_text(event)
                     if evidence:

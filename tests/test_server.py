@@ -285,3 +285,29 @@ def test_rag_serve_exits_on_sigterm_mid_answer(stack, tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_openai_errors_filters_and_chunked_bodies(stack):
+    with Server(make_app(stack, [REFUSAL, REFUSAL])) as base:
+        bad = httpx.post(f"{base}/v1/chat/completions", json={"model": "rag", "messages": []})
+        assert bad.status_code == 422 and set(bad.json()["error"]) == {"message", "type", "code"}
+        assert bad.json()["error"]["type"] == "invalid_request_error" and "messages" in bad.json()["error"]["message"]
+        date = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "q?"}], "since": "soon"})
+        assert date.status_code == 422 and "since" in date.json()["error"]["message"]
+        missing = httpx.get(f"{base}/v1/nothing-here")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == 404
+        # the outlet filter reaches the answer: only SANA passages are given
+        data = httpx.post(f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟", "outlet": "SANA"}, timeout=60).json()
+        assert {s["outlet"] for s in data["sources"]} == {"SANA"}
+        chat = httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
+            "messages": [{"role": "user", "content": "ماذا قال لافروف عن الرقة؟"}], "outlet": "Al-Rai", "until": "2030-01-01"})
+        assert chat.status_code == 200
+
+        def chunks():
+            yield b'{"query": "'
+            for _ in range(30):
+                yield b"x" * 20_000
+            yield b'"}'
+
+        big = httpx.post(f"{base}/api/search", content=chunks(), headers={"Content-Type": "application/json"})
+        assert big.status_code == 413  # no Content-Length: counted as it arrives
