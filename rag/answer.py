@@ -357,6 +357,12 @@ class AnswerEngine:
         best = max((h.similarity for h in hits if h.similarity is not None), default=None)
         return best is not None and best < ABSTAIN_SIMILARITY[self._kind(question_language, hits)]
 
+    def as_runnable(self) -> Any:
+        """This engine as a LangChain `Runnable` (question or messages in, the answer dict out)."""
+        from rag.langchain import AnswerRunnable
+
+        return AnswerRunnable(self)
+
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
             filters: Filters | None = None) -> Answer:
         final = None
