@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +38,8 @@ from rag.store import Filters
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024
 MODEL_ID = "rag"
+# Declared so that it shows in /openapi.json; checked by `authorize` only when RAG_API_KEY is set.
+BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server has one")
 
 
 # -- request / response models -------------------------------------------------------
@@ -324,6 +327,8 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         title="rag",
         version="0.1.0",
         description="Cited answers from news articles. OpenAI-compatible chat API plus a native JSON API.",
+        # operationIds are the endpoint functions' names (ask, search, chat_completions, …): stable for clients
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.engine = engine
     if settings.cors_origins:
@@ -347,11 +352,10 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return _error(request, 422, f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request")
 
-    def authorize(request: Request) -> None:
+    def authorize(credentials: HTTPAuthorizationCredentials | None = Security(BEARER)) -> None:
         if not settings.api_key:
             return
-        header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ""
+        token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
         if not secrets.compare_digest(token.encode(), settings.api_key.encode()):
             raise HTTPException(401, "missing or wrong bearer token (RAG_API_KEY is set)", headers={"WWW-Authenticate": "Bearer"})
 

@@ -105,6 +105,9 @@ def test_native_api(stack):
         schema = httpx.get(f"{base}/openapi.json").json()
         assert {"/api/ask", "/api/search", "/api/status", "/v1/chat/completions", "/v1/models"} <= set(schema["paths"])
         assert "AskResponse" in json.dumps(schema)
+        assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        assert schema["paths"]["/api/ask"]["post"]["operationId"] == "ask"
+        assert schema["paths"]["/v1/chat/completions"]["post"]["operationId"] == "chat_completions"
 
 
 def test_ask_json_and_stream(stack):
