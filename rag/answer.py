@@ -142,11 +142,14 @@ class Answer:
         }
 
     def sources_block(self) -> str:
-        """`[n] Outlet — Title (date) URL` lines for the citations used, each with its quote."""
+        """`[n] Outlet — Title (date) URL` lines for the citations used; under a generated answer each
+        with its verbatim quote and, in another language than the question, its machine rendering."""
         lines = []
         for c in self.citations:
             lines.append(source_line(c))
-            if c.translation is not None:
+            if self.mode == "generated":  # quotes are already the answer text otherwise
+                lines.append(f"    “{c.quote}”")
+            if c.translation is not None and self.mode == "generated":
                 lines.append(f"    ({message('translation', self.language)}) {c.translation.text}")
         return "\n".join(lines)
 
