@@ -160,6 +160,19 @@ def citation_dict(citation: Citation) -> dict[str, Any]:
     return data
 
 
+def history_pairs(turns: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(question, answer) pairs from alternating (role, content) turns; unpaired turns are left out."""
+    pairs: list[tuple[str, str]] = []
+    pending: str | None = None
+    for role, content in turns:
+        if role == "user":
+            pending = content
+        elif role == "assistant" and pending is not None:
+            pairs.append((pending, content))
+            pending = None
+    return pairs
+
+
 def source_line(c: Reference) -> str:
     return f"[{c.n}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}".rstrip()
 
@@ -219,9 +232,9 @@ class PassageChooser:
         per_passage = []
         for passage, vectors in zip(evidence.passages, evidence.sentence_vectors()):
             sims = vectors @ query if len(vectors) else np.zeros(1)
-            bonus = np.array([(KEY_TERM_BONUS if key and key & set(lexical_tokens(s)) else 0.0)
+            bonus = np.array([(KEY_TERM_BONUS if key and key & words else 0.0)
                               + (CROSS_LANGUAGE_OFFSET if lang != language else 0.0)
-                              for s, lang in zip(passage.sentences, passage.langs)])
+                              for words, lang in zip(passage.sentence_words, passage.langs)])
             per_passage.append(sims + bonus[: len(sims)])
         order = sorted(range(len(hits)), key=lambda i: -float(per_passage[i].max()))[: self.passages]
         evidence = evidence.subset(order)
@@ -417,7 +430,7 @@ class AnswerEngine:
         kind = self._kind(language, chosen.hits)
         relevance = max(chosen.relevance, default=0.0)
         strong = relevance >= QUOTE_RELEVANCE or (relevance >= QUOTE_RELEVANCE_COVERED and chosen.coverage >= 2)
-        signals.update(key_term=sorted(key) if key else None, relevance=round(max(chosen.relevance, default=0.0), 4),
+        signals.update(key_term=sorted(key) if key else None, relevance=round(relevance, 4),
                        kind=kind, strong_evidence=strong, coverage=chosen.coverage)
         glossary = Glossary.for_question(expansion, self.curated)
         if self.llm is None:

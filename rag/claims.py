@@ -216,11 +216,12 @@ class Passage:
     words: set[str]
     #: language of each sentence (an English caption inside an Arabic article is "en")
     langs: list[str] = field(default_factory=list)
+    #: lexical tokens of each sentence (tokenised once: every claim is checked against them)
+    sentence_words: list[set[str]] = field(default_factory=list)
 
     def sentence_pairs(self) -> list[set[str]]:
         """Lexical tokens of each sentence together with the next one."""
-        tokens = [set(lexical_tokens(s)) for s in self.sentences]
-        return [a | b for a, b in zip(tokens, tokens[1:] + [set()])]
+        return [a | b for a, b in zip(self.sentence_words, self.sentence_words[1:] + [set()])]
 
 
 class Evidence:
@@ -229,9 +230,12 @@ class Evidence:
     def __init__(self, texts: Sequence[tuple[str, str]], embedder: Embedder) -> None:
         self.passages = []
         for n, (text, lang) in enumerate(texts, 1):
-            sentences = [s for s in split_sentences(text) if len(lexical_tokens(s)) >= 2] or [text]
+            tokenised = [(s, lexical_tokens(s)) for s in split_sentences(text)]
+            kept = [(s, tokens) for s, tokens in tokenised if len(tokens) >= 2] or [(text, lexical_tokens(text))]
+            sentences = [s for s, _ in kept]
             langs = [detect_language(s) for s in sentences]
-            self.passages.append(Passage(n, text, lang, sentences, set(lexical_tokens(text)), langs))
+            self.passages.append(Passage(n, text, lang, sentences, set(lexical_tokens(text)), langs,
+                                         [set(tokens) for _, tokens in kept]))
         self.embedder = embedder
         self._vectors: list[np.ndarray] | None = None
 
@@ -244,7 +248,7 @@ class Evidence:
         chosen = Evidence([], self.embedder)
         for n, i in enumerate(order, 1):
             p = self.passages[i]
-            chosen.passages.append(Passage(n, p.text, p.lang, p.sentences, p.words, p.langs))
+            chosen.passages.append(Passage(n, p.text, p.lang, p.sentences, p.words, p.langs, p.sentence_words))
         chosen._vectors = [vectors[i] for i in order]
         return chosen
 
@@ -352,6 +356,6 @@ class CitationChecker:
 
 def _best_sentence(passage: Passage, words: set[str], similarities: np.ndarray) -> str:
     """The sentence to quote: most similar, with shared words as a tie-breaker."""
-    scores = [float(s) + 0.01 * len(words & set(lexical_tokens(sentence)))
-              for sentence, s in zip(passage.sentences, similarities.tolist())]
+    scores = [float(s) + 0.01 * len(words & sentence_words)
+              for sentence_words, s in zip(passage.sentence_words, similarities.tolist())]
     return passage.sentences[int(np.argmax(scores))] if scores else passage.text

@@ -20,6 +20,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, PrivateAttr
 
+from rag.answer import history_pairs
 from rag.config import Settings
 from rag.corpus import parse_date
 from rag.errors import RagError
@@ -104,14 +105,7 @@ def _question_and_history(value: Any) -> tuple[str, list[tuple[str, str]]]:
         turns.append((role, str(content)))
     if turns[-1][0] != "user":
         raise RagError("the last message must be from the user")
-    history, pending = [], None
-    for role, content in turns[:-1]:
-        if role == "user":
-            pending = content
-        elif role == "assistant" and pending is not None:
-            history.append((pending, content))
-            pending = None
-    return turns[-1][1], history
+    return turns[-1][1], history_pairs(turns[:-1])
 
 
 class AnswerRunnable(Runnable[Any, dict[str, Any]]):

@@ -29,7 +29,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, source_line
+from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, history_pairs, source_line
+from rag.claims import Claim
 from rag.config import Settings
 from rag.corpus import parse_date
 from rag.errors import RagError
@@ -95,22 +96,13 @@ class AskRequest(Filtered):
     stream: bool = Field(False, description="Server-sent events: sources, token…, citations, done.")
 
 
-class ClaimOut(BaseModel):
-    text: str
-    citations: list[int]
-    support: float
-    kept: bool
-    cited: list[int]
-    note: str | None = None
-
-
 class AskResponse(BaseModel):
     question: str
     answer: str
     language: str
     abstained: bool
     mode: str
-    claims: list[ClaimOut]
+    claims: list[Claim]
     citations: list[Citation]
     sources: list[Source]
     timings: dict[str, float | None]
@@ -199,19 +191,6 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
     if isinstance(content, list):
         return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return content or ""
-
-
-def _history(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(question, answer) pairs from alternating user/assistant messages."""
-    pairs: list[tuple[str, str]] = []
-    pending: str | None = None
-    for role, content in turns:
-        if role == "user":
-            pending = content
-        elif role == "assistant" and pending is not None:
-            pairs.append((pending, content))
-            pending = None
-    return pairs
 
 
 _END = object()
@@ -393,7 +372,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
               responses={200: {"content": {"text/event-stream": {}}}})
     def ask(body: AskRequest) -> Any:
         check_question(body.question, body.k)
-        history = _history([(t.role, t.content) for t in body.history])
+        history = history_pairs([(t.role, t.content) for t in body.history])
         chosen = filters(body.outlet, body.since, body.until, body.lang)
         if not body.stream:
             return engine.ask(body.question, history, body.k, chosen).to_dict()
@@ -427,7 +406,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         question = turns[-1][1]
         check_question(question, body.k)
         chosen = filters(body.outlet, body.since, body.until, body.lang)
-        history = _history(turns[:-1])
+        history = history_pairs(turns[:-1])
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
 
