@@ -119,7 +119,9 @@ def phase_update(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     again = update_index(settings)
     noop = time.perf_counter() - start
-    chunks = json.loads((next((work / "index").glob("gen-*/manifest.json"))).read_text())["chunks"]
+    from rag.store import IndexStore
+
+    chunks = IndexStore.open(work / "index").manifest.chunks
     emit({"phase": "update", "index_chunks": chunks, "added": report.added, "chunks_embedded": report.chunks_embedded,
           "seconds": round(seconds, 2), "noop_seconds": round(noop, 2), "noop_embedded": again.chunks_embedded})
 
@@ -168,7 +170,7 @@ class _Timed:
 
 def phase_names(args: argparse.Namespace) -> None:
     from rag.embeddings import load_embedder, load_word_encoder
-    from rag.store import IndexWriter
+    from rag.indexing import IndexWriter
 
     work = args.work / "names"
     shutil.rmtree(work, ignore_errors=True)

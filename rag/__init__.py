@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 
 if TYPE_CHECKING:
+    from rag.distributed import RayOptions
+    from rag.indexing import IndexWriter
     from rag.retrieval import Retriever
     from rag.store import UpdateReport
 
-__all__ = ["RagError", "Settings", "load_settings", "open_retriever", "update_index"]
+__all__ = ["RagError", "Settings", "load_settings", "open_retriever", "optimize_index", "update_index"]
 __version__ = "0.1.0"
 
 
@@ -31,19 +33,41 @@ def update_index(
     corpus_dir: Path | None = None,
     rebuild: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    ray: "RayOptions | None" = None,
 ) -> "UpdateReport":
-    """Bring the index in `settings.index_dir` up to date with the corpus (or rebuild it)."""
-    from rag.embeddings import load_embedder, load_word_encoder
-    from rag.store import IndexWriter
+    """Bring the index in `settings.index_dir` up to date with the corpus (or rebuild it).
 
-    writer = IndexWriter(
+    With `ray`, the chunks to embed are embedded on a Ray cluster (rag.distributed)."""
+    from rag.embeddings import load_embedder, load_word_encoder
+
+    embed_missing = None
+    if ray is not None:
+        from rag.distributed import RayEmbedding
+
+        embed_missing = RayEmbedding(settings.embedder, settings.index_dir, ray)
+    writer = _writer(settings, load_embedder(settings.embedder, settings.threads), load_word_encoder(settings.threads))
+    return writer.update(
+        corpus_dir or settings.corpus_dir, rebuild=rebuild, outlets=settings.outlets, progress=progress, embed_missing=embed_missing
+    )
+
+
+def optimize_index(settings: Settings) -> "UpdateReport":
+    """Merge the index's segments into one (drops deleted rows; an HNSW graph once it is big)."""
+    from rag.embeddings import load_embedder
+
+    return _writer(settings, load_embedder(settings.embedder, settings.threads), None).optimize()
+
+
+def _writer(settings: Settings, embedder: Any, word_encoder: Any) -> "IndexWriter":
+    from rag.indexing import IndexWriter
+
+    return IndexWriter(
         settings.index_dir,
-        load_embedder(settings.embedder, settings.threads),
+        embedder,
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap_tokens=settings.chunk_overlap_tokens,
-        word_encoder=load_word_encoder(settings.threads),
+        word_encoder=word_encoder,
     )
-    return writer.update(corpus_dir or settings.corpus_dir, rebuild=rebuild, outlets=settings.outlets, progress=progress)
 
 
 def open_retriever(settings: Settings, *, expand_names: bool = True) -> "Retriever":

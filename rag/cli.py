@@ -64,6 +64,9 @@ class _Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=self.description, unit="chunk", file=sys.stderr, leave=False)
+        elif done == 0:  # the next segment's share of the work
+            self.bar.total += total
+            self.bar.refresh()
         self.bar.update(done)
 
     def __enter__(self) -> "_Progress":
@@ -74,10 +77,33 @@ class _Progress:
             self.bar.close()
 
 
-def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as_json: bool, rebuild: bool) -> None:
+EngineOpt = Annotated[str, typer.Option("--engine", help="Where chunks are embedded: local, or ray (the ray extra).")]
+AddressOpt = Annotated[Optional[str], typer.Option("--address", help="Ray cluster: auto or ray://HOST:PORT (default: start a local one).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Ray embedding workers.")]
+GpusOpt = Annotated[float, typer.Option("--gpus-per-worker", min=0.0, help="GPUs per Ray worker (0: CPU).")]
+
+
+def _run_update(
+    corpus: Path | None,
+    index: Path | None,
+    config: Path | None,
+    as_json: bool,
+    rebuild: bool,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int = 2,
+    gpus_per_worker: float = 0.0,
+) -> None:
     settings = load_settings(config, corpus_dir=corpus, index_dir=index)
+    ray = None
+    if engine == "ray":
+        from rag.distributed import RayOptions
+
+        ray = RayOptions(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
+    elif engine != "local":
+        raise RagError(f"unknown --engine {engine!r}; use local or ray")
     with _Progress("embedding", enabled=sys.stderr.isatty() or not as_json) as progress:
-        report = update_index(settings, rebuild=rebuild, progress=progress)
+        report = update_index(settings, rebuild=rebuild, progress=progress, ray=ray)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -85,27 +111,60 @@ def _run_update(corpus: Path | None, index: Path | None, config: Path | None, as
     typer.echo(
         f"index {verb} in {settings.index_dir}: {report.added} added, {report.updated} updated, "
         f"{report.removed} removed, {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
+        + (f", {report.chunks_reused} reused" if report.chunks_reused else "")
         + (f", {report.terms_embedded} name-index words" if report.terms_embedded else "")
+        + f"; {report.files_read} files read, {report.files_skipped} unchanged files skipped"
     )
     for error in report.errors:  # skipped inputs, and fields that were ignored (the message says which)
         typer.echo(f"problem: {error['error'] if error['error'].startswith(error['path']) else error['path'] + ': ' + error['error']}", err=True)
 
 
 @index_app.command("build")
-def index_build(corpus: CorpusOpt = None, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+def index_build(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusOpt = 0.0,
+) -> None:
     """Rebuild the index from scratch (the old one stays live until the new one is complete)."""
-    _run_update(corpus, index, config, as_json, rebuild=True)
+    _run_update(corpus, index, config, as_json, True, engine, address, workers, gpus_per_worker)
 
 
 @index_app.command("update")
-def index_update(corpus: CorpusOpt = None, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Embed only new or changed articles and drop deleted ones (builds the index if there is none)."""
-    _run_update(corpus, index, config, as_json, rebuild=False)
+def index_update(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusOpt = 0.0,
+) -> None:
+    """Index only new or changed articles and drop deleted ones (builds the index if there is none)."""
+    _run_update(corpus, index, config, as_json, False, engine, address, workers, gpus_per_worker)
+
+
+@index_app.command("optimize")
+def index_optimize(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Merge all segments into one: drops deleted rows and builds an HNSW graph for big indexes."""
+    from rag import optimize_index
+
+    settings = load_settings(config, index_dir=index)
+    report = optimize_index(settings)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    typer.echo(f"index {settings.index_dir}: {report.segments_merged} segments merged")
 
 
 @index_app.command("status")
 def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """What the index holds: articles, chunks, outlets, embedder."""
+    """What the index holds: articles, chunks, outlets, segments, dense index type, size on disk."""
     from rag.store import IndexStore
 
     settings = load_settings(config, index_dir=index)
@@ -114,6 +173,10 @@ def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
         _print_json(status)
         return
     typer.echo(f"{status['index_dir']}: {status['articles']} articles, {status['chunks']} chunks, embedder {status['embedder']}")
+    typer.echo(
+        f"  {len(status['segments'])} segments, dense index {'+'.join(status['dense_index'])}, {status['vectors']} vectors, "
+        f"{status['disk_bytes_total'] / 2**20:.1f} MiB on disk, ~{status['memory_bytes_per_chunk']:.0f} bytes resident per chunk"
+    )
     for outlet, count in status["outlets"].items():
         typer.echo(f"  {count:6d}  {outlet}")
 

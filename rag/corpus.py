@@ -324,31 +324,57 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 yield number, exc
 
 
-def iter_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> Iterator[Article | CorpusError]:
-    """Articles under `root`, in path order; unreadable inputs come as CorpusError items."""
+@dataclass(frozen=True)
+class CorpusFile:
+    """A file of the corpus as listed (not read): enough to tell whether it changed."""
+
+    path: Path
+    rel: str  # relative to the corpus root, as articles' `source_path` starts
+    size: int
+    mtime_ns: int
+
+
+def list_corpus(root: Path) -> tuple[Path, list[CorpusFile]]:
+    """(base the relative paths start from, the article files under `root` in path order)."""
     root = Path(root)
     if not root.exists():
         raise CorpusError(str(root), "corpus directory does not exist; pass --corpus or set RAG_CORPUS_DIR")
-    detector = OutletDetector(outlets)
     paths = [root] if root.is_file() else sorted(root.rglob("*"))
     base = root.parent if root.is_file() else root
-    seen_ids: dict[str, str] = {}
+    files = []
     for path in paths:
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(base).parts):
+        if path.suffix.lower() not in TEXT_SUFFIXES | RECORD_SUFFIXES:
             continue
-        suffix = path.suffix.lower()
+        if any(part.startswith(".") for part in path.relative_to(base).parts):
+            continue
         try:
-            if suffix in TEXT_SUFFIXES:
-                items: list[Article | CorpusError] = [_read_text_file(base, path, detector)]
-            elif suffix in RECORD_SUFFIXES:
-                items = list(_read_record_file(base, path, detector))
-            else:
-                continue
-        except CorpusError as exc:
-            items = [exc]
-        except OSError as exc:
-            items = [CorpusError(str(path), f"cannot be read ({exc.strerror}); check its permissions")]
-        for item in items:
+            info = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            files.append(CorpusFile(path, str(path.relative_to(base)), info.st_size, info.st_mtime_ns))
+    return base, files
+
+
+def read_corpus_file(base: Path, file: CorpusFile, detector: OutletDetector) -> list[Article | CorpusError]:
+    """The articles of one file; what cannot be read comes back as CorpusError items."""
+    try:
+        if file.path.suffix.lower() in TEXT_SUFFIXES:
+            return [_read_text_file(base, file.path, detector)]
+        return list(_read_record_file(base, file.path, detector))
+    except CorpusError as exc:
+        return [exc]
+    except OSError as exc:
+        return [CorpusError(str(file.path), f"cannot be read ({exc.strerror}); check its permissions")]
+
+
+def iter_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> Iterator[Article | CorpusError]:
+    """Articles under `root`, in path order; unreadable inputs come as CorpusError items."""
+    base, files = list_corpus(root)
+    detector = OutletDetector(outlets)
+    seen_ids: dict[str, str] = {}
+    for file in files:
+        for item in read_corpus_file(base, file, detector):
             if isinstance(item, Article):
                 if item.id in seen_ids:
                     item = CorpusError(item.source_path, f"duplicate article id {item.id!r} (also in {seen_ids[item.id]}); give one a unique 'id'")

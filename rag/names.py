@@ -195,20 +195,13 @@ class AliasIndex:
         self.by_skeleton: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
         self.entries: dict[str, tuple[str, int]] = {}
         self.by_stem: dict[str, list[str]] = defaultdict(list)
-        for term, freq, surface, skeleton in store.db.execute("SELECT term, freq, surface, skeleton FROM vocabulary"):
-            self.entries[term] = (surface, freq)
+        for entry in store.vocabulary.arabic_terms():
+            term = entry.term
+            self.entries[term] = (entry.surface, entry.freq)
             self.by_stem[light_stem(term)].append(term)
-            if skeleton and len(term) >= 3:
-                self.by_skeleton[skeleton].append((term, surface, freq))
-        self.vector_terms: list[str] = []
-        vectors: list[np.ndarray] = []
-        try:
-            for term, blob in store.db.execute("SELECT term, vector FROM term_vectors"):
-                self.vector_terms.append(term)
-                vectors.append(np.frombuffer(blob, dtype=np.float16))
-        except sqlite3.OperationalError:  # an index written before word vectors existed
-            pass
-        self.matrix = np.stack(vectors).astype(np.float32) if vectors else None
+            if entry.skeleton and len(term) >= 3:
+                self.by_skeleton[entry.skeleton].append((term, entry.surface, entry.freq))
+        self.vector_terms, self.matrix = store.vocabulary.vectors()
         self.vector_row = {term: row for row, term in enumerate(self.vector_terms)}
         self._vectors: dict[str, np.ndarray] = {}
         self._word_vectors: dict[str, np.ndarray] = {}
@@ -277,9 +270,7 @@ class AliasIndex:
 
     def chunks_with(self, store: IndexStore, terms: list[str], limit: int = SPAN_CHUNKS) -> list[str]:
         """Texts of (at most `limit`) chunks whose lexical tokens include one of `terms`."""
-        clauses = " OR ".join("instr(' ' || tokens || ' ', ?) > 0" for _ in terms)
-        query = f"SELECT text FROM chunks WHERE {clauses} LIMIT ?"
-        return [text for (text,) in store.db.execute(query, [f" {t} " for t in terms] + [limit])]
+        return store.texts_containing(terms, limit)
 
     def remembered(self, name: str, compute: Callable[[], list[AliasMatch]]) -> list[AliasMatch]:
         """Learned matches for `name`, computed once per generation."""

@@ -144,7 +144,6 @@ class Retriever:
     ) -> SearchResult:
         store = self.store  # one generation for the whole query, even if refresh() runs meanwhile
         filters = filters or Filters()
-        allowed = store.allowed_rows(filters)
         expansion = self.expand(query) if expand else Expansion()
         depth = max(self.depth, k * 4)
         runs: list[tuple[list[int], float]] = []
@@ -153,13 +152,13 @@ class Retriever:
             queries = [(query, 1.0), *expansion.dense_queries]
             vectors = self.embedder.embed_queries([q for q, _ in queries])
             for number, ((_, weight), vector) in enumerate(zip(queries, vectors)):
-                rows, scores = _dense_search(store, vector, depth, allowed)
+                rows, scores = store.dense_search(vector, depth, filters)
                 runs.append((rows, weight))
                 if number == 0:  # the question as asked: its cosine similarity gates abstention
                     similarity = dict(zip(rows, scores))
         if mode in ("hybrid", "bm25"):
             tokens = lexical_tokens(query) + expansion.lexical_terms
-            rows, coverage = _bm25_search(store, tokens, depth, allowed)
+            rows, coverage = store.lexical_search(tokens, depth, filters)
             # An English question over Arabic articles shares few words with them: BM25 then
             # ranks on stray numbers, so its vote counts in proportion to the words it knows.
             if expansion.lexical_terms:
@@ -194,30 +193,3 @@ def rrf(runs: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[int, 
         for rank, row in enumerate(rows):
             scores[row] = scores.get(row, 0.0) + weight / (k + rank + 1)
     return sorted(scores.items(), key=lambda item: -item[1])
-
-
-def _dense_search(store: IndexStore, vector: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple[list[int], list[float]]:
-    import faiss
-
-    if store.dense.ntotal == 0 or (allowed is not None and not len(allowed)):
-        return [], []
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
-    scores, ids = store.dense.search(vector.reshape(1, -1).astype(np.float32), min(depth, store.dense.ntotal), params=params)
-    keep = ids[0] >= 0
-    return [int(i) for i in ids[0][keep]], [float(s) for s in scores[0][keep]]
-
-
-def _bm25_search(store: IndexStore, tokens: list[str], depth: int, allowed: np.ndarray | None) -> tuple[list[int], float]:
-    """Row ids by BM25, and the share of query tokens the index vocabulary knows."""
-    if store.bm25 is None or not tokens:
-        return [], 0.0
-    vocabulary = store.bm25.vocab_dict
-    coverage = sum(t in vocabulary for t in tokens) / len(tokens)
-    mask = None
-    if allowed is not None:
-        mask = np.isin(store.bm25_rows, allowed).astype(np.float32)
-        if not mask.any():
-            return [], coverage
-    k = min(depth, len(store.bm25_rows))
-    docs, scores = store.bm25.retrieve([tokens], k=k, show_progress=False, weight_mask=mask, n_threads=1)
-    return [int(store.bm25_rows[d]) for d, s in zip(docs[0], scores[0]) if s > 0], coverage

@@ -1,23 +1,24 @@
-"""The index on disk: FAISS vectors + SQLite docstore + BM25 + manifest.
+"""The index on disk: immutable segments listed by a manifest that is swapped atomically.
 
 Layout of an index directory::
 
-    CURRENT              name of the live generation (replaced atomically)
-    gen-<stamp>/         one complete, immutable index
-        manifest.json    embedder id, dimension, chunking, format version, counts
-        docstore.sqlite  articles, chunks (text, metadata, lexical tokens) and the
-                         Arabic vocabulary with name skeletons and word
-                         vectors (rag.names)
-        dense.faiss      IndexIDMap2(IndexFlatIP): ids are chunk row ids
-        bm25/            bm25s index over the chunks' lexical tokens
-    embeddings.sqlite    cache of computed vectors, written as they are made
-    .lock                held by the one writer
+    CURRENT                 name of the live manifest (replaced atomically)
+    manifest-<generation>.json
+                            embedder, dimension, chunking, format version, counts, and the
+                            live segments with the file listing each one's deletions
+    seg-<number>/           one immutable segment (rag.segments)
+    catalog.sqlite          size and mtime of every corpus file at the last commit: an update
+                            reads only files that differ (a hint, written after each commit)
+    embeddings.sqlite       vectors computed but not yet committed (a killed run resumes)
+    .lock                   held by the one writer (rag.indexing.IndexWriter)
 
-An update writes a *new* generation next to the live one and then swaps
-CURRENT, so a reader always sees a whole index, a killed update leaves the
-previous one in place, and the vectors it had already computed are reused
-from the cache by the next run. The previous generation is kept until the
-next update, so a server that opened it a moment ago is not pulled from under.
+Like Lucene and tantivy: an update writes new segments and new deletion
+files next to the live ones and then swaps CURRENT, so a reader always sees
+one whole generation, a killed update leaves the previous one in place, and
+an update costs what changed, not the index size. Merges (automatic tiers and
+`rag index optimize`) rewrite several segments as one, dropping deleted rows.
+The previous manifest and its files are kept until the next commit, so a
+server that opened it a moment ago is not pulled from under.
 """
 
 from __future__ import annotations
@@ -26,36 +27,45 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
-from filelock import FileLock, Timeout
 
-from rag.chunking import Chunk, chunk_article
-from rag.corpus import Article, read_corpus
-from rag.embeddings import Embedder, WordEncoder
-from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
-from rag.language import is_arabic_word, lexical_tokens, surface_forms
-from rag.transliteration import arabic_skeleton
+from rag import lexical
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.segments import Segment, StoredArticle, make_row, split_row
+from rag.vocabulary import Vocabulary
 
-FORMAT_VERSION = 4
-EMBED_BATCH = 16
-# Word vectors for the name matcher (rag.embeddings.WordEncoder), most frequent terms
-# first and at most this many per chunk added: a word embeds ~300x faster than a
-# 200-token chunk, so even a full budget stays under 10% of the indexing time
-# (docs/names.md). A term left over is encoded at query time if it is a candidate.
-TERM_VECTORS_PER_CHUNK = 30
+FORMAT_VERSION = 5
 
-Progress = Callable[[int], None]
+
+@dataclass
+class SegmentRef:
+    """A live segment as the manifest lists it."""
+
+    name: str
+    number: int
+    articles: int
+    chunks: int
+    tokens: int
+    dense: str
+    deleted: str | None = None  # file in the segment's directory with deleted article ordinals
+    deleted_articles: int = 0
+    deleted_chunks: int = 0
+
+    @property
+    def live_chunks(self) -> int:
+        return self.chunks - self.deleted_chunks
+
+    @property
+    def live_articles(self) -> int:
+        return self.articles - self.deleted_articles
 
 
 @dataclass
@@ -70,12 +80,24 @@ class Manifest:
     created_at: str = ""
     updated_at: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    generation: int = 0
+    next_segment: int = 1
+    segments: list[SegmentRef] = field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        known = set(cls.__dataclass_fields__)
+        manifest = cls(**{k: v for k, v in data.items() if k in known and k != "segments"})
+        manifest.segments = [SegmentRef(**s) for s in data.get("segments", [])]
+        return manifest
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False)
+
+    def recount(self) -> None:
+        self.articles = sum(s.live_articles for s in self.segments)
+        self.chunks = sum(s.live_chunks for s in self.segments)
 
     def compatible_with(self, embedder_id: str, chunk_tokens: int, overlap: int) -> str | None:
         """None if an update may extend this index, else what differs."""
@@ -112,8 +134,13 @@ class UpdateReport:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    files_read: int = 0
+    files_skipped: int = 0
     chunks_embedded: int = 0
+    chunks_reused: int = 0
     terms_embedded: int = 0
+    segments_written: int = 0
+    segments_merged: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,176 +160,248 @@ class Filters:
         return any((self.outlet, self.since, self.until, self.lang))
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS articles(
-    id TEXT PRIMARY KEY, title TEXT, outlet TEXT, date TEXT, url TEXT, lang TEXT,
-    source_path TEXT, content_hash TEXT, n_chunks INTEGER);
-CREATE TABLE IF NOT EXISTS chunks(
-    row INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT UNIQUE, article_id TEXT,
-    ordinal INTEGER, text TEXT, tokens TEXT, embed_key TEXT);
-CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
-CREATE TABLE IF NOT EXISTS vocabulary(
-    term TEXT PRIMARY KEY, freq INTEGER, surface TEXT, skeleton TEXT);
-CREATE INDEX IF NOT EXISTS vocabulary_skeleton ON vocabulary(skeleton);
-CREATE TABLE IF NOT EXISTS term_vectors(term TEXT PRIMARY KEY, vector BLOB);
-CREATE INDEX IF NOT EXISTS articles_outlet ON articles(outlet);
-"""
-
-_CHUNK_SELECT = """
-SELECT c.row, c.chunk_id, c.article_id, c.ordinal, c.text, a.title, a.outlet, a.date, a.url, a.lang, a.source_path
-FROM chunks c JOIN articles a ON a.id = c.article_id
-"""
+def date_bound(value: str, end: bool) -> int:
+    """Day number of a filter bound: YYYY, YYYY-MM or YYYY-MM-DD (a partial `until` means its last day)."""
+    parts = value.strip()[:10].split("-")
+    year = int(parts[0])
+    if len(parts) == 1:
+        day = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
+    elif len(parts) == 2:
+        month = int(parts[1])
+        if end:
+            day = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
+        else:
+            day = dt.date(year, month, 1)
+    else:
+        day = dt.date(year, int(parts[1]), int(parts[2]))
+    return day.toordinal()
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def current_generation(index_dir: Path) -> Path | None:
+    """The live manifest file, or None when the directory holds no index."""
     pointer = Path(index_dir) / "CURRENT"
     if not pointer.exists():
         return None
-    gen = Path(index_dir) / pointer.read_text(encoding="utf-8").strip()
-    return gen if (gen / "manifest.json").exists() else None
+    path = Path(index_dir) / pointer.read_text(encoding="utf-8").strip()
+    if path.is_dir():  # format 4 and older: a generation directory
+        path = path / "manifest.json"
+    return path if path.exists() else None
 
 
 class IndexStore:
-    """One opened, read-only generation of an index."""
+    """One opened, read-only generation of an index: the segments one manifest lists."""
 
-    def __init__(self, gen_dir: Path) -> None:
-        self.path = gen_dir
-        self.index_dir = gen_dir.parent
-        self.manifest = Manifest.read(gen_dir / "manifest.json")
-        self.db = sqlite3.connect(f"file:{gen_dir / 'docstore.sqlite'}?mode=ro", uri=True, check_same_thread=False)
-        self.dense = faiss.read_index(str(gen_dir / "dense.faiss"))
-        self.bm25, self.bm25_rows = _load_bm25(gen_dir)
+    def __init__(self, manifest_path: Path) -> None:
+        self.path = manifest_path
+        self.index_dir = manifest_path.parent if manifest_path.name != "manifest.json" else manifest_path.parent.parent
+        self.manifest = Manifest.read(manifest_path)
+        if self.manifest.format_version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"index {self.index_dir} has format {self.manifest.format_version}, this version of rag reads "
+                f"{FORMAT_VERSION}; rebuild it with `rag index build`"
+            )
+        self.segments = [Segment(self.index_dir / ref.name, ref.number, ref.deleted) for ref in self.manifest.segments]
+        self._by_number = {s.number: s for s in self.segments}
+        self.vocabulary = Vocabulary([s.db for s in self.segments])
+        refs = self.manifest.segments
+        n_docs = sum(r.chunks for r in refs)
+        self.statistics = lexical.Statistics(n_docs, sum(r.tokens for r in refs) / max(n_docs, 1))
         self.extras: dict[str, Any] = {}
 
     @classmethod
     def open(cls, index_dir: Path) -> "IndexStore":
-        gen = current_generation(Path(index_dir))
-        if gen is None:
+        path = current_generation(Path(index_dir))
+        if path is None:
             raise IndexMissingError(f"no index in {index_dir}; build one with `rag index build --corpus DIR`")
-        return cls(gen)
+        return cls(path)
 
     def is_current(self) -> bool:
         """False once another process has swapped in a newer generation."""
         return current_generation(self.index_dir) == self.path
 
-    def chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]:
-        if not len(rows):
-            return {}
-        marks = ",".join("?" * len(rows))
-        cursor = self.db.execute(f"{_CHUNK_SELECT} WHERE c.row IN ({marks})", [int(r) for r in rows])
-        return {row[0]: StoredChunk(*row) for row in cursor}
+    # --- rows and articles -------------------------------------------------------------
 
-    def term_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        """Corpus frequency of Arabic-script terms (from the vocabulary table)."""
-        unique = list(dict.fromkeys(terms))
-        if not unique:
-            return {}
-        marks = ",".join("?" * len(unique))
-        return dict(self.db.execute(f"SELECT term, freq FROM vocabulary WHERE term IN ({marks})", unique))
+    def chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]:
+        by_segment: dict[int, list[int]] = defaultdict(list)
+        for row in rows:
+            number, position = split_row(int(row))
+            by_segment[number].append(position)
+        found: dict[int, StoredChunk] = {}
+        for number, positions in by_segment.items():
+            segment = self._by_number.get(number)
+            if segment is None:
+                continue
+            marks = ",".join("?" * len(positions))
+            for row in segment.db.execute(f"{_CHUNK_SELECT} WHERE c.pos IN ({marks})", positions):
+                chunk = StoredChunk(make_row(number, row[0]), *row[1:])
+                found[chunk.row] = chunk
+        return found
+
+    def find_articles(self, ids: Sequence[str]) -> dict[str, StoredArticle]:
+        """Live articles by id."""
+        return {a.id: a for a in self._live_articles("id", ids)}
+
+    def articles_in_files(self, files: Sequence[str]) -> list[StoredArticle]:
+        """Live articles read from these corpus files (paths relative to the corpus)."""
+        return self._live_articles("source_file", files)
+
+    def _live_articles(self, column: str, values: Sequence[str]) -> list[StoredArticle]:
+        values = list(dict.fromkeys(values))
+        if not values:
+            return []
+        return [a for s in self.segments for a in s.articles_where(column, values) if not s.is_deleted(a.ord)]
 
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
-        cursor = self.db.execute(f"{_CHUNK_SELECT} WHERE c.article_id = ? ORDER BY c.ordinal", (article_id,))
-        return [StoredChunk(*row) for row in cursor]
+        article = self.find_articles([article_id]).get(article_id)
+        if article is None:
+            return []
+        rows = [make_row(article.segment, article.first_pos + i) for i in range(article.n_chunks)]
+        chunks = self.chunks(rows)
+        return [chunks[r] for r in rows if r in chunks]
 
-    def allowed_rows(self, filters: Filters) -> np.ndarray | None:
-        """Row ids that pass `filters`, or None when nothing is filtered."""
-        if not filters.active():
-            return None
-        clauses, params = [], []
-        if filters.outlet:
-            clauses.append("lower(a.outlet) = lower(?)")
-            params.append(filters.outlet)
-        if filters.since:
-            clauses.append("a.date >= ?")
-            params.append(filters.since)
-        if filters.until:
-            clauses.append("a.date <= ?")
-            params.append(filters.until)
-        if filters.lang:
-            clauses.append("a.lang = ?")
-            params.append(filters.lang)
-        sql = f"SELECT c.row FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {' AND '.join(clauses)}"
-        return np.array([r for (r,) in self.db.execute(sql, params)], dtype=np.int64)
+    def vectors_for_keys(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by embedding key (an unchanged chunk is never embedded twice)."""
+        found: dict[str, np.ndarray] = {}
+        for segment in self.segments:
+            missing = [k for k in keys if k not in found]
+            if not missing:
+                break
+            found.update(segment.vectors_for_keys(missing))
+        return found
+
+    # --- search ------------------------------------------------------------------------
+
+    def _masks(self, filters: Filters | None) -> list[np.ndarray | None]:
+        f = filters or Filters()
+        outlets = [f.outlet] if f.outlet else None
+        since = date_bound(f.since, end=False) if f.since else None
+        until = date_bound(f.until, end=True) if f.until else None
+        return [s.mask(outlets, since, until, f.lang) for s in self.segments]
+
+    def dense_search(self, vector: np.ndarray, depth: int, filters: Filters | None = None) -> tuple[list[int], list[float]]:
+        """Row ids and cosine similarities of the nearest chunks, best first."""
+        rows: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        for segment, mask in zip(self.segments, self._masks(filters)):
+            positions, similarities = segment.dense_search(vector, depth, mask)
+            rows.append(make_row(segment.number, positions))
+            scores.append(similarities)
+        return _top(rows, scores, depth)
+
+    def lexical_search(self, tokens: Sequence[str], depth: int, filters: Filters | None = None) -> tuple[list[int], float]:
+        """Row ids by BM25 (positive scores only), and the share of query tokens the index knows."""
+        if not tokens or not self.segments:
+            return [], 0.0
+        frequencies = self.vocabulary.document_frequencies(tokens)
+        coverage = sum(t in frequencies for t in tokens) / len(tokens)
+        idf = {t: self.statistics.idf(df) for t, df in frequencies.items()}
+        rows: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        for segment, mask in zip(self.segments, self._masks(filters)):
+            columns = self.vocabulary.columns(segment.db, list(frequencies))
+            query = [(columns[t][0], idf[t]) for t in tokens if t in columns]
+            positions, values = segment.lexical_search(query, self.statistics, mask)
+            rows.append(make_row(segment.number, positions))
+            scores.append(values)
+        found, _ = _top(rows, scores, depth)
+        return found, coverage
+
+    def texts_containing(self, terms: Sequence[str], limit: int) -> list[str]:
+        """Texts of (at most `limit`) chunks whose lexical tokens include one of `terms`."""
+        rows: list[int] = []
+        for segment in self.segments:
+            columns = self.vocabulary.columns(segment.db, terms)
+            for column, _ in columns.values():
+                positions = segment.postings.docs_with(column)
+                if segment.live is not None:
+                    positions = positions[segment.live[positions]]
+                rows.extend(make_row(segment.number, int(p)) for p in positions[: limit - len(rows)])
+                if len(rows) >= limit:
+                    break
+            if len(rows) >= limit:
+                break
+        chunks = self.chunks(rows)
+        return [chunks[r].text for r in rows if r in chunks]
+
+    # --- facts -------------------------------------------------------------------------
+
+    def term_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """Corpus frequency of Arabic-script terms."""
+        return self.vocabulary.frequencies(terms)
 
     def outlet_names(self) -> list[str]:
-        return [name for (name,) in self.db.execute("SELECT DISTINCT outlet FROM articles")]
+        return sorted({name for s in self.segments for name in s.info["outlets"]})
 
-    def all_chunk_texts(self) -> Iterable[tuple[int, str, str]]:
-        yield from self.db.execute("SELECT c.row, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.row")
+    def outlet_counts(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for segment in self.segments:
+            for outlet, n in segment.db.execute(
+                "SELECT outlet, count(*) FROM articles GROUP BY outlet"
+            ):
+                counts[outlet] += n
+            if len(segment.deleted_articles):
+                marks = ",".join("?" * len(segment.deleted_articles))
+                ords = [int(o) for o in segment.deleted_articles]
+                for outlet, n in segment.db.execute(f"SELECT outlet, count(*) FROM articles WHERE ord IN ({marks}) GROUP BY outlet", ords):
+                    counts[outlet] -= n
+        return {k: v for k, v in counts.most_common() if v > 0}
+
+    def disk_bytes(self) -> dict[str, int]:
+        sizes: Counter[str] = Counter()
+        for segment in self.segments:
+            for path in segment.path.iterdir():
+                kind = "dense" if path.name == "dense.faiss" else "lexical" if path.name.startswith("lex_") else "docstore"
+                sizes[kind] += path.stat().st_size
+        return dict(sizes)
 
     def status(self) -> dict[str, Any]:
-        outlets = dict(self.db.execute("SELECT outlet, count(*) FROM articles GROUP BY outlet ORDER BY count(*) DESC"))
+        m = self.manifest
+        disk = self.disk_bytes()
+        dense_bytes = disk.get("dense", 0)
         return {
-            "articles": self.manifest.articles,
-            "chunks": self.manifest.chunks,
-            "outlets": outlets,
-            "embedder": self.manifest.embedder,
+            "articles": m.articles,
+            "chunks": m.chunks,
+            "outlets": self.outlet_counts(),
+            "embedder": m.embedder,
             "index_dir": str(self.index_dir),
+            "generation": m.generation,
+            "updated_at": m.updated_at,
+            "segments": [
+                {"name": r.name, "chunks": r.chunks, "deleted_chunks": r.deleted_chunks, "dense": r.dense} for r in m.segments
+            ],
+            "dense_index": sorted({r.dense for r in m.segments}) or ["flat"],
+            "vectors": sum(r.chunks for r in m.segments),
+            "disk_bytes": disk,
+            "disk_bytes_total": sum(disk.values()),
+            # Resident once searched: the vectors (flat) or vectors + graph (HNSW) are read into memory;
+            # postings and docstore are memory-mapped / paged by the OS.
+            "memory_bytes_per_chunk": round(dense_bytes / max(m.chunks, 1), 1),
         }
 
     def close(self) -> None:
-        self.db.close()
+        for segment in self.segments:
+            segment.close()
 
 
-def _load_bm25(gen_dir: Path) -> tuple[Any, np.ndarray]:
-    import bm25s
-
-    rows = np.load(gen_dir / "bm25_rows.npy")
-    if not len(rows):
-        return None, rows
-    return bm25s.BM25.load(str(gen_dir / "bm25"), show_progress=False), rows
+_CHUNK_SELECT = """
+SELECT c.pos, c.chunk_id, a.id, c.ordinal, c.text, a.title, a.outlet, a.date, a.url, a.lang, a.source_path
+FROM chunks c JOIN articles a ON a.ord = c.article_ord
+"""
 
 
-def _build_bm25(gen_dir: Path, db: sqlite3.Connection) -> None:
-    import bm25s
-
-    rows, corpus = [], []
-    for row, tokens in db.execute("SELECT row, tokens FROM chunks ORDER BY row"):
-        rows.append(row)
-        corpus.append(tokens.split())
-    np.save(gen_dir / "bm25_rows.npy", np.array(rows, dtype=np.int64))
-    if corpus:
-        retriever = bm25s.BM25()
-        retriever.index(corpus, show_progress=False)
-        retriever.save(str(gen_dir / "bm25"), show_progress=False)
-
-
-class VocabularyDelta:
-    """Arabic-script term counts, kept in step with the chunks by deltas.
-
-    The name matcher (rag.names) looks Latin-script names up here by
-    consonant skeleton; an update touches only the terms of the chunks it
-    adds or removes, so its cost follows the change, not the corpus.
-    """
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.surfaces: dict[str, str] = {}
-
-    def remove(self, tokens: Iterable[str]) -> None:
-        self.counts.subtract(t for t in tokens if is_arabic_word(t))
-
-    def add(self, tokens: Iterable[str], raw_text: str) -> None:
-        self.counts.update(t for t in tokens if is_arabic_word(t))
-        for surface, term in surface_forms(raw_text):
-            self.surfaces.setdefault(term, surface)
-
-    def apply(self, db: sqlite3.Connection) -> None:
-        changed = [(term, delta) for term, delta in self.counts.items() if delta]
-        existing = set()
-        for start in range(0, len(changed), 500):
-            part = [t for t, _ in changed[start : start + 500]]
-            existing.update(t for (t,) in db.execute(f"SELECT term FROM vocabulary WHERE term IN ({','.join('?' * len(part))})", part))
-        db.executemany("UPDATE vocabulary SET freq = freq + ? WHERE term = ?", [(d, t) for t, d in changed if t in existing])
-        db.executemany(
-            "INSERT INTO vocabulary VALUES (?,?,?,?)",
-            [(t, d, self.surfaces.get(t, t), arabic_skeleton(t)) for t, d in changed if t not in existing and d > 0],
-        )
-        db.execute("DELETE FROM vocabulary WHERE freq <= 0")
+def _top(rows: list[np.ndarray], scores: list[np.ndarray], depth: int) -> tuple[list[int], list[float]]:
+    if not rows:
+        return [], []
+    all_rows = np.concatenate(rows)
+    all_scores = np.concatenate(scores)
+    if not len(all_rows):
+        return [], []
+    order = np.lexsort((all_rows, -all_scores))[:depth]  # ties: lower row (earlier chunk) first
+    return [int(r) for r in all_rows[order]], [float(s) for s in all_scores[order]]
 
 
 class EmbeddingCache:
@@ -342,257 +441,37 @@ class EmbeddingCache:
             except sqlite3.OperationalError:  # read-only or busy: a cache, so carry on without it
                 self.db.rollback()
 
-    def keep_only(self, keys: Iterable[str]) -> None:
-        self.db.execute("CREATE TEMP TABLE keep(key TEXT PRIMARY KEY)")
-        self.db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", ((k,) for k in keys))
-        self.db.execute("DELETE FROM vectors WHERE key NOT IN (SELECT key FROM keep)")
-        self.db.execute("DROP TABLE keep")
-        self.db.commit()
+    def delete_many(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start : start + 500])
+                self.db.execute(f"DELETE FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
+            self.db.commit()
 
     def close(self) -> None:
         self.db.close()
 
 
-class IndexWriter:
-    """Builds or updates an index directory; one writer at a time (file lock)."""
-
-    def __init__(
-        self,
-        index_dir: Path,
-        embedder: Embedder,
-        chunk_tokens: int = 200,
-        chunk_overlap_tokens: int = 40,
-        word_encoder: WordEncoder | None = None,
-    ) -> None:
-        self.index_dir = Path(index_dir)
-        self.embedder = embedder
-        self.word_encoder = word_encoder  # word vectors for the name matcher; none without it
-        self.chunk_tokens = chunk_tokens
-        self.chunk_overlap_tokens = chunk_overlap_tokens
-
-    def update(
-        self,
-        corpus_dir: Path,
-        *,
-        rebuild: bool = False,
-        outlets: Mapping[str, Sequence[str]] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> UpdateReport:
-        """Make the index match `corpus_dir`: embed new/changed articles, drop deleted ones."""
-        articles, errors = read_corpus(Path(corpus_dir), outlets)
-        report = UpdateReport(errors=[{"path": e.path, "error": e.message} for e in errors])
-        for article in articles:
-            report.errors.extend({"path": article.source_path, "error": w} for w in article.warnings)
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.index_dir / ".lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise IndexLockedError(
-                f"index {self.index_dir} is locked: another `rag index` is writing it; wait for it to finish"
-            ) from None
-        try:
-            return self._update_locked(articles, report, rebuild, progress)
-        finally:
-            lock.release()
-
-    def _update_locked(
-        self,
-        articles: list[Article],
-        report: UpdateReport,
-        rebuild: bool,
-        progress: Callable[[int, int], None] | None,
-    ) -> UpdateReport:
-        live = None if rebuild else current_generation(self.index_dir)
-        old_hashes: dict[str, str] = {}
-        if live is not None:
-            manifest = Manifest.read(live / "manifest.json")
-            problem = manifest.compatible_with(self.embedder.id, self.chunk_tokens, self.chunk_overlap_tokens)
-            if problem:
-                raise IndexMismatchError(
-                    f"cannot update {self.index_dir}: {problem}; rebuild it with `rag index build` (or use the old settings)"
-                )
-            with sqlite3.connect(live / "docstore.sqlite") as db:
-                old_hashes = dict(db.execute("SELECT id, content_hash FROM articles"))
-        new_ids = {a.id for a in articles}
-        changed = [a for a in articles if old_hashes.get(a.id) != a.content_hash]
-        report.added = sum(a.id not in old_hashes for a in changed)
-        report.updated = len(changed) - report.added
-        removed = [i for i in old_hashes if i not in new_ids]
-        report.removed = len(removed)
-        report.unchanged = len(articles) - len(changed)
-        if live is not None and not changed and not removed:
-            return report
-
-        self._sweep_stale()
-        tmp = self.index_dir / f"tmp-{os.getpid()}-{time.time_ns()}"
-        tmp.mkdir()
-        try:
-            self._write_generation(tmp, live, changed, [*removed, *(a.id for a in changed if a.id in old_hashes)], report, progress)
-            final = self.index_dir / tmp.name.replace("tmp-", "gen-", 1)
-            tmp.rename(final)
-            _fsync_dir(self.index_dir)
-            pointer = self.index_dir / "CURRENT.tmp"
-            with open(pointer, "w", encoding="utf-8") as handle:
-                handle.write(final.name)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(pointer, self.index_dir / "CURRENT")
-            _fsync_dir(self.index_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._sweep_stale(keep={final.name, live.name if live else ""})
-        self._prune_cache()
-        return report
-
-    def _write_generation(
-        self,
-        gen: Path,
-        live: Path | None,
-        changed: list[Article],
-        drop_ids: list[str],
-        report: UpdateReport,
-        progress: Callable[[int, int], None] | None,
-    ) -> None:
-        db_path = gen / "docstore.sqlite"
-        db = sqlite3.connect(db_path)
-        if live is not None:
-            with sqlite3.connect(live / "docstore.sqlite") as source:
-                source.backup(db)
-            dense = faiss.read_index(str(live / "dense.faiss"))
-            manifest = Manifest.read(live / "manifest.json")
-        else:
-            db.executescript(_SCHEMA)
-            dense = faiss.IndexIDMap2(faiss.IndexFlatIP(self.embedder.dim))
-            manifest = Manifest(
-                embedder=self.embedder.id,
-                dim=self.embedder.dim,
-                chunk_tokens=self.chunk_tokens,
-                chunk_overlap_tokens=self.chunk_overlap_tokens,
-                created_at=_now(),
-            )
-        removed_rows: list[int] = []
-        vocabulary = VocabularyDelta()
-        for start in range(0, len(drop_ids), 500):
-            part = drop_ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for row, tokens in db.execute(f"SELECT row, tokens FROM chunks WHERE article_id IN ({marks})", part):
-                removed_rows.append(row)
-                vocabulary.remove(tokens.split())
-            db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", part)
-            db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
-        if removed_rows:
-            dense.remove_ids(np.array(removed_rows, dtype=np.int64))
-
-        chunks: list[tuple[Article, Chunk]] = []
-        for article in changed:
-            for chunk in chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap_tokens):
-                chunks.append((article, chunk))
-        vectors = self._embed([c.embed_text for _, c in chunks], report, progress)
-        counts: dict[str, int] = {}
-        for _, chunk in chunks:
-            counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
-        db.executemany(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
-            [(a.id, a.title, a.outlet, a.date, a.url, a.lang, a.source_path, a.content_hash, counts.get(a.id, 0)) for a in changed],
-        )
-        rows: list[int] = []
-        for (_, chunk), key in zip(chunks, vectors.keys):
-            tokens = lexical_tokens(chunk.embed_text)
-            vocabulary.add(tokens, chunk.embed_text)
-            cursor = db.execute(
-                "INSERT INTO chunks(chunk_id, article_id, ordinal, text, tokens, embed_key) VALUES (?,?,?,?,?,?)",
-                (chunk.chunk_id, chunk.article_id, chunk.ordinal, chunk.text, " ".join(tokens), key),
-            )
-            rows.append(int(cursor.lastrowid))
-        vocabulary.apply(db)
-        report.terms_embedded = self._embed_terms(db, manifest, budget=TERM_VECTORS_PER_CHUNK * len(chunks))
-        if rows:
-            dense.add_with_ids(vectors.matrix, np.array(rows, dtype=np.int64))
-        db.commit()
-
-        _build_bm25(gen, db)
-        manifest.articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
-        manifest.chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        manifest.updated_at = _now()
-        keys = [k for (k,) in db.execute("SELECT embed_key FROM chunks")]
-        db.close()
-        faiss.write_index(dense, str(gen / "dense.faiss"))
-        (gen / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2, ensure_ascii=False), encoding="utf-8")
-        for path in gen.rglob("*"):
-            if path.is_file():
-                with open(path, "rb") as handle:
-                    os.fsync(handle.fileno())
-        self._cache_keys = keys
-
-    def _embed_terms(self, db: sqlite3.Connection, manifest: Manifest, budget: int) -> int:
-        """Give the most frequent terms without a word vector one, up to `budget`."""
-        db.execute("DELETE FROM term_vectors WHERE term NOT IN (SELECT term FROM vocabulary)")
-        if self.word_encoder is None:
-            return 0
-        if manifest.extras.get("word_vectors") != self.word_encoder.id:
-            db.execute("DELETE FROM term_vectors")  # another encoder's vectors: start over
-            manifest.extras["word_vectors"] = self.word_encoder.id
-        pending = db.execute(
-            "SELECT term, surface FROM vocabulary WHERE length(term) >= 3 "
-            "AND term NOT IN (SELECT term FROM term_vectors) ORDER BY freq DESC, term LIMIT ?",
-            (budget,),
-        ).fetchall()
-        for start in range(0, len(pending), 512):
-            part = pending[start : start + 512]
-            vectors = self.word_encoder.encode([surface for _, surface in part])
-            db.executemany(
-                "INSERT INTO term_vectors VALUES (?, ?)",
-                [(term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, vectors)],
-            )
-        return len(pending)
-
-    def _embed(self, texts: list[str], report: UpdateReport, progress: Callable[[int, int], None] | None) -> "_Vectors":
-        cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
-        try:
-            keys = [EmbeddingCache.key(self.embedder.id, t) for t in texts]
-            found = cache.get_many(keys, self.embedder.dim)
-            todo = [i for i, k in enumerate(keys) if k not in found]
-            if progress:
-                progress(0, len(todo))
-            for start in range(0, len(todo), EMBED_BATCH):
-                batch = todo[start : start + EMBED_BATCH]
-                vectors = self.embedder.embed_passages([texts[i] for i in batch])
-                cache.put_many((keys[i], v) for i, v in zip(batch, vectors))
-                found.update((keys[i], v) for i, v in zip(batch, vectors))
-                report.chunks_embedded += len(batch)
-                if progress:
-                    progress(len(batch), len(todo))
-            matrix = np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.embedder.dim), np.float32)
-            return _Vectors(keys, matrix.astype(np.float32))
-        finally:
-            cache.close()
-
-    def _prune_cache(self) -> None:
-        """Drop cached vectors that the live index no longer uses."""
-        keys = getattr(self, "_cache_keys", None)
-        if keys is not None:
-            cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
-            try:
-                cache.keep_only(keys)
-            finally:
-                cache.close()
-
-    def _sweep_stale(self, keep: set[str] | None = None) -> None:
-        """Remove unfinished `tmp-*` dirs, and (after a swap) generations older than the previous one."""
-        for path in self.index_dir.iterdir():
-            if path.name.startswith("tmp-") or (keep is not None and path.name.startswith("gen-") and path.name not in keep):
-                shutil.rmtree(path, ignore_errors=True)
+def write_manifest(index_dir: Path, manifest: Manifest) -> Path:
+    """Write the manifest of a new generation and make it live (atomic, durable)."""
+    path = index_dir / f"manifest-{manifest.generation:08d}.json"
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(manifest.to_json())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    pointer = index_dir / "CURRENT.tmp"
+    with open(pointer, "w", encoding="utf-8") as handle:
+        handle.write(path.name)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer, index_dir / "CURRENT")
+    fsync_dir(index_dir)
+    return path
 
 
-@dataclass
-class _Vectors:
-    keys: list[str]
-    matrix: np.ndarray
-
-
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -10,7 +10,8 @@ from rag.config import Settings
 from rag.names import CuratedAliases, NameExpander
 from rag.prompts import load_prompt
 from rag.retrieval import Retriever
-from rag.store import IndexStore, IndexWriter
+from rag.indexing import IndexWriter
+from rag.store import IndexStore
 from rag.translation import Glossary, QueryTranslator
 
 from conftest import SAMPLE_CORPUS

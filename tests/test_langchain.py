@@ -8,7 +8,8 @@ from langchain_core.documents import Document
 from rag.errors import RagError
 from rag.langchain import RagRetriever
 from rag.retrieval import Retriever
-from rag.store import IndexStore, IndexWriter
+from rag.indexing import IndexWriter
+from rag.store import IndexStore
 
 
 @pytest.fixture

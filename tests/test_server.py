@@ -16,7 +16,8 @@ from rag.config import Settings
 from rag.names import CuratedAliases, NameExpander
 from rag.retrieval import Retriever
 from rag.server import create_app
-from rag.store import IndexStore, IndexWriter
+from rag.indexing import IndexWriter
+from rag.store import IndexStore
 
 from conftest import SAMPLE_CORPUS
 from helpers import write_article

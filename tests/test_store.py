@@ -10,7 +10,8 @@ import pytest
 
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.retrieval import Retriever, rrf
-from rag.store import Filters, IndexStore, IndexWriter, current_generation
+from rag.indexing import IndexWriter
+from rag.store import Filters, IndexStore, current_generation
 
 from conftest import ROOT, TESTS
 from helpers import HashEmbedder, write_article
@@ -49,7 +50,8 @@ def test_update_is_incremental_and_idempotent(news_corpus, tmp_path):
     store = IndexStore.open(idx)
     assert embedder.embedded - report.terms_embedded == report.chunks_embedded == store.manifest.chunks - len(store.article_chunks("a"))
     assert store.article_chunks("sub/c") == []
-    assert store.dense.ntotal == store.manifest.chunks == len(store.bm25_rows)
+    assert sum(s.live_chunks for s in store.segments) == store.manifest.chunks
+    assert sum(s.dense.ntotal for s in store.segments) == sum(s.postings.n_docs for s in store.segments) == sum(r.chunks for r in store.manifest.segments)
     hits = Retriever(store, HashEmbedder()).search("أسعار النفط أوبك", k=10).hits
     assert all(h.chunk.article_id != "sub/c" for h in hits)
 
@@ -133,7 +135,7 @@ KILL_SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r}); sys.path.insert(0, {root!r})
     from helpers import HashEmbedder
-    from rag.store import IndexWriter
+    from rag.indexing import IndexWriter
     IndexWriter({idx!r}, HashEmbedder(delay=0.2), chunk_tokens=60, chunk_overlap_tokens=10).update({corpus!r})
     """
 )

@@ -1,0 +1,600 @@
+"""Writing the index: plan what changed → chunk → embed what is missing → write segments → commit → merge.
+
+Each step is its own piece so that other engines reuse them: the Ray engine
+(rag.distributed) replaces only the embedding step.
+
+- `UpdatePlanner` lists the corpus, skips files whose size and mtime are
+  unchanged since the last commit (the catalog), reads the others and yields
+  the articles that are new or changed, with the stored version they replace.
+- `Chunker` turns an article into its chunk records (text, lexical tokens, key).
+- `VectorSource` finds each chunk's vector: the cache of uncommitted work, the
+  live index (an unchanged chunk of an edited article), or the embedder.
+- `IndexWriter` writes segments of at most FLUSH_CHUNKS chunks, commits them
+  with the deletions in one new manifest, and merges segments by tiers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag import __version__
+from rag.chunking import chunk_article
+from rag.corpus import Article, CorpusFile, list_corpus, read_corpus_file
+from rag.embeddings import Embedder, WordEncoder
+from rag.errors import CorpusError, IndexLockedError, IndexMismatchError
+from rag.language import lexical_tokens
+from rag.outlets import OutletDetector
+from rag.segments import ArticleRecord, ChunkRecord, Segment, SegmentInput, StoredArticle, read_for_merge, write_segment
+from rag.store import (
+    FORMAT_VERSION,
+    EmbeddingCache,
+    IndexStore,
+    Manifest,
+    SegmentRef,
+    UpdateReport,
+    current_generation,
+    now,
+    write_manifest,
+)
+
+EMBED_BATCH = 16
+# A segment is flushed every FLUSH_CHUNKS chunks, which bounds a build's memory (~0.3 GB of
+# records and vectors at 384 dimensions).
+FLUSH_CHUNKS = 50_000
+# Word vectors for the name matcher (rag.embeddings.WordEncoder), most frequent terms first and
+# at most this many per chunk added: a word embeds ~300x faster than a 200-token chunk, so even a
+# full budget stays under 10% of the indexing time (docs/names.md).
+TERM_VECTORS_PER_CHUNK = 30
+# Tiered merges: segments are grouped in levels of MERGE_FACTOR× size above LEVEL_BASE chunks;
+# MERGE_FACTOR adjacent segments of one level become one. The count stays ~MERGE_FACTOR per
+# level (≈ 30 at 1M chunks); merges past AUTO_MERGE_MAX chunks wait for `rag index optimize`.
+MERGE_FACTOR = 8
+LEVEL_BASE = 1_000
+AUTO_MERGE_MAX = 1_000_000
+# A segment with more than this share of deleted chunks is rewritten on its own.
+EXPUNGE_SHARE = 0.5
+
+Progress = Callable[[int, int], None]
+
+
+# --- the catalog of corpus files -------------------------------------------------------
+
+
+class Catalog:
+    """Size and mtime of each corpus file at the last commit, and the errors it had.
+
+    Only a hint: written after a commit, so it never claims more than the
+    index holds; a file whose size or mtime differs (or that it lacks) is read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, timeout=10)
+        self.db.executescript(
+            "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, errors TEXT);"
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+        )
+
+    def entries(self, fingerprint: str) -> dict[str, tuple[int, int, str]]:
+        """path → (size, mtime_ns, errors as JSON); empty when the reading settings differ."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+        if not row or row[0] != fingerprint:
+            return {}
+        return {p: (s, m, e) for p, s, m, e in self.db.execute("SELECT path, size, mtime_ns, errors FROM files")}
+
+    def record(self, fingerprint: str, read: Sequence[tuple[CorpusFile, list[dict[str, str]]]], gone: Sequence[str], reset: bool) -> None:
+        with self.db:
+            if reset:
+                self.db.execute("DELETE FROM files")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?)",
+                [(f.rel, f.size, f.mtime_ns, json.dumps(errors, ensure_ascii=False)) for f, errors in read],
+            )
+            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# --- planning ----------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    article: Article
+    replaces: StoredArticle | None
+
+
+@dataclass
+class UpdatePlan:
+    base: Path
+    to_read: list[CorpusFile]
+    gone: list[str]
+    skipped: int
+    #: errors of files that were skipped as unchanged (reported again, not re-read)
+    known_errors: list[dict[str, str]]
+    # filled while `UpdatePlanner.changes` runs:
+    removed: list[StoredArticle] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    read: list[tuple[CorpusFile, list[dict[str, str]]]] = field(default_factory=list)
+
+
+class UpdatePlanner:
+    """Decides which files to read and which articles are new, changed or gone."""
+
+    def __init__(self, corpus_dir: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.corpus_dir = Path(corpus_dir)
+        self.outlets = dict(outlets or {})
+        self.fingerprint = json.dumps([__version__, FORMAT_VERSION, sorted(self.outlets.items())], ensure_ascii=False)
+
+    def plan(self, live: IndexStore | None, catalog: Catalog | None) -> UpdatePlan:
+        base, files = list_corpus(self.corpus_dir)
+        known = catalog.entries(self.fingerprint) if catalog is not None and live is not None else {}
+        to_read, known_errors, skipped = [], [], 0
+        for file in files:
+            entry = known.get(file.rel)
+            if entry is not None and entry[:2] == (file.size, file.mtime_ns):
+                skipped += 1
+                known_errors.extend(json.loads(entry[2] or "[]"))
+            else:
+                to_read.append(file)
+        listed = {f.rel for f in files}
+        if live is None:
+            gone: list[str] = []
+        elif known:
+            gone = [p for p in known if p not in listed]
+        else:  # no catalog: ask the index which files it holds (the one O(index) case)
+            gone = [p for p in _indexed_files(live) if p not in listed]
+        return UpdatePlan(base, to_read, gone, skipped, known_errors)
+
+    def changes(self, plan: UpdatePlan, live: IndexStore | None) -> Iterator[Change]:
+        """New and changed articles of the files to read, one file at a time."""
+        detector = OutletDetector(self.outlets)
+        reread = {f.rel for f in plan.to_read}
+        seen: dict[str, str] = {}
+        for file in plan.to_read:
+            items = read_corpus_file(plan.base, file, detector)
+            articles: list[Article] = []
+            file_errors: list[dict[str, str]] = []
+            for item in items:
+                if isinstance(item, CorpusError):
+                    file_errors.append({"path": item.path, "error": item.message})
+                elif item.id in seen:
+                    file_errors.append({"path": item.source_path, "error": f"duplicate article id {item.id!r} (also in {seen[item.id]}); give one a unique 'id'"})
+                else:
+                    seen[item.id] = item.source_path
+                    articles.append(item)
+                    file_errors.extend({"path": item.source_path, "error": w} for w in item.warnings)
+            stored = live.find_articles([a.id for a in articles]) if live is not None else {}
+            for article in articles:
+                old = stored.get(article.id)
+                source_file = _source_file(article)
+                if old is not None and old.source_file != source_file and old.source_file not in reread and old.source_file not in plan.gone:
+                    file_errors.append({"path": article.source_path, "error": f"duplicate article id {article.id!r} (also in {old.source_path}); give one a unique 'id'"})
+                    continue
+                if old is not None and old.content_hash == article.content_hash and old.source_path == article.source_path:
+                    plan.unchanged += 1
+                    continue
+                yield Change(article, old)
+            plan.errors.extend(file_errors)
+            plan.read.append((file, file_errors))
+        if live is not None:
+            # Articles that left the files that were read, and all of those of vanished files.
+            for old in live.articles_in_files([*reread, *plan.gone]):
+                if old.id not in seen:
+                    plan.removed.append(old)
+
+
+def _source_file(article: Article) -> str:
+    path = article.source_path
+    head, sep, tail = path.rpartition(":")
+    return head if sep and tail.isdigit() else path
+
+
+def _indexed_files(store: IndexStore) -> list[str]:
+    files: set[str] = set()
+    for segment in store.segments:
+        files.update(p for (p,) in segment.db.execute("SELECT DISTINCT source_file FROM articles"))
+    return sorted(files)
+
+
+# --- chunking and vectors ----------------------------------------------------------------
+
+
+class Chunker:
+    """Article → its stored record and chunk records (the same on every engine)."""
+
+    def __init__(self, embedder: Embedder, chunk_tokens: int, overlap_tokens: int) -> None:
+        self.embedder = embedder
+        self.chunk_tokens = chunk_tokens
+        self.overlap_tokens = overlap_tokens
+
+    def __call__(self, article: Article) -> tuple[ArticleRecord, list[ChunkRecord]]:
+        record = ArticleRecord(
+            article.id, article.title, article.outlet, article.date, article.url, article.lang,
+            article.source_path, _source_file(article), article.content_hash,
+        )
+        chunks = []
+        for chunk in chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, self.overlap_tokens):
+            text = chunk.embed_text
+            chunks.append(
+                ChunkRecord(chunk.chunk_id, chunk.ordinal, chunk.text, lexical_tokens(text), EmbeddingCache.key(self.embedder.id, text), raw=text)
+            )
+        return record, chunks
+
+
+class VectorSource:
+    """Vectors for chunk keys: uncommitted cache → live index → the embedder (cached as made)."""
+
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache, live: IndexStore | None) -> None:
+        self.embedder = embedder
+        self.cache = cache
+        self.live = live if live is not None and live.manifest.embedder == embedder.id else None
+
+    def vectors(self, keys: Sequence[str], texts: Sequence[str], report: UpdateReport, progress: Progress | None) -> np.ndarray:
+        found = self.cache.get_many(list(keys), self.embedder.dim)
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing and self.live is not None:
+            reused = self.live.vectors_for_keys(missing)
+            found.update(reused)
+            report.chunks_reused += len(reused)
+        text_of = dict(zip(keys, texts))
+        todo = [k for k in dict.fromkeys(keys) if k not in found]
+        if progress:
+            progress(0, len(todo))
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start : start + EMBED_BATCH]
+            vectors = self.embedder.embed_passages([text_of[k] for k in batch])
+            self.cache.put_many(zip(batch, vectors))
+            found.update(zip(batch, vectors))
+            report.chunks_embedded += len(batch)
+            if progress:
+                progress(len(batch), len(todo))
+        if not keys:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+# --- the writer --------------------------------------------------------------------------
+
+
+class IndexWriter:
+    """Builds, updates and merges an index directory; one writer at a time (file lock)."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        chunk_tokens: int = 200,
+        chunk_overlap_tokens: int = 40,
+        word_encoder: WordEncoder | None = None,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self.word_encoder = word_encoder  # word vectors for the name matcher; none without it
+        self.chunker = Chunker(embedder, chunk_tokens, chunk_overlap_tokens)
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap_tokens = chunk_overlap_tokens
+
+    # public entry points
+
+    def update(
+        self,
+        corpus_dir: Path,
+        *,
+        rebuild: bool = False,
+        outlets: Mapping[str, Sequence[str]] | None = None,
+        progress: Progress | None = None,
+        embed_missing: Callable[[Sequence[str], Sequence[str]], None] | None = None,
+    ) -> UpdateReport:
+        """Make the index match `corpus_dir`: index new/changed articles, drop deleted ones.
+
+        `embed_missing(keys, texts)`, if given, computes the vectors of chunks that are in neither
+        the cache nor the index *into the cache* first (the Ray engine); the rest is the same.
+        """
+        with self._locked():
+            return self._update(UpdatePlanner(corpus_dir, outlets), rebuild, progress, embed_missing)
+
+    def optimize(self, progress: Progress | None = None) -> UpdateReport:
+        """Merge all segments into one (dropping deleted rows; HNSW if it is big enough)."""
+        with self._locked():
+            report = UpdateReport()
+            live = self._open_live(rebuild=False)
+            if live is not None and (len(live.manifest.segments) > 1 or any(r.deleted_chunks for r in live.manifest.segments)):
+                self._merge(live.manifest, list(range(len(live.manifest.segments))), report)
+            return report
+
+    # the steps
+
+    def _locked(self):
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.index_dir / ".lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise IndexLockedError(
+                f"index {self.index_dir} is locked: another `rag index` is writing it; wait for it to finish"
+            ) from None
+        return _Release(lock)
+
+    def _open_live(self, rebuild: bool) -> IndexStore | None:
+        path = current_generation(self.index_dir)
+        if path is None:
+            return None
+        manifest = Manifest.read(path)
+        problem = manifest.compatible_with(self.embedder.id, self.chunk_tokens, self.chunk_overlap_tokens)
+        if problem and not rebuild:
+            raise IndexMismatchError(
+                f"cannot update {self.index_dir}: {problem}; rebuild it with `rag index build` (or use the old settings)"
+            )
+        if manifest.format_version != FORMAT_VERSION:
+            return None
+        return IndexStore(path)
+
+    def _fresh_manifest(self, live: IndexStore | None) -> Manifest:
+        return Manifest(
+            embedder=self.embedder.id,
+            dim=self.embedder.dim,
+            chunk_tokens=self.chunk_tokens,
+            chunk_overlap_tokens=self.chunk_overlap_tokens,
+            created_at=now(),
+            generation=(live.manifest.generation if live else 0),
+            next_segment=(live.manifest.next_segment if live else 1),
+        )
+
+    def _update(self, planner: UpdatePlanner, rebuild: bool, progress: Progress | None, embed_missing) -> UpdateReport:
+        live = self._open_live(rebuild)
+        self._sweep()
+        catalog = Catalog(self.index_dir / "catalog.sqlite")
+        compare = None if rebuild else live
+        report = UpdateReport()
+        try:
+            plan = planner.plan(compare, catalog)
+            report.files_skipped, report.files_read = plan.skipped, len(plan.to_read)
+            manifest = self._fresh_manifest(live) if compare is None else _copy(compare.manifest)
+            cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
+            vectors = VectorSource(self.embedder, cache, live)
+            new_refs: list[SegmentRef] = []
+            replaced: list[StoredArticle] = []
+            committed_keys: list[str] = []
+            pending: list[tuple[ArticleRecord, list[ChunkRecord]]] = []
+            pending_chunks = 0
+            try:
+                for change in planner.changes(plan, compare):
+                    if change.replaces is None:
+                        report.added += 1
+                    else:
+                        report.updated += 1
+                        replaced.append(change.replaces)
+                    record, chunks = self.chunker(change.article)
+                    pending.append((record, chunks))
+                    pending_chunks += len(chunks)
+                    if pending_chunks >= FLUSH_CHUNKS:
+                        new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys))
+                        pending, pending_chunks = [], 0
+                if pending:
+                    new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys))
+                report.removed = len(plan.removed)
+                if compare is not None:
+                    report.unchanged = compare.manifest.articles - report.updated - report.removed
+                report.errors = plan.known_errors + plan.errors
+                if compare is not None and not new_refs and not plan.removed and not replaced:
+                    catalog.record(planner.fingerprint, plan.read, plan.gone, reset=False)
+                    return report
+                if compare is None:
+                    manifest.segments = []
+                self._apply_deletions(manifest, compare, [*replaced, *plan.removed])
+                manifest.segments.extend(r for r in new_refs if r.chunks or r.articles)
+                self._commit(manifest)
+                catalog.record(planner.fingerprint, plan.read, plan.gone, reset=compare is None)
+                cache.delete_many(committed_keys)
+                self._sweep()
+            finally:
+                cache.close()
+            report.segments_written = sum(1 for r in new_refs if r.chunks or r.articles)
+            self._merge_by_policy(manifest, report)
+            return report
+        finally:
+            catalog.close()
+            if live is not None:
+                live.close()
+
+    def _flush(
+        self,
+        pending: list[tuple[ArticleRecord, list[ChunkRecord]]],
+        manifest: Manifest,
+        vectors: VectorSource,
+        live: IndexStore | None,
+        written: list[SegmentRef],
+        report: UpdateReport,
+        progress: Progress | None,
+        embed_missing,
+        committed_keys: list[str],
+    ) -> SegmentRef:
+        keys = [c.embed_key for _, chunks in pending for c in chunks]
+        texts = [c.raw for _, chunks in pending for c in chunks]
+        if embed_missing is not None:
+            known = set(vectors.cache.get_many(keys, self.embedder.dim))
+            if vectors.live is not None:
+                known.update(vectors.live.vectors_for_keys([k for k in keys if k not in known]))
+            todo = [(k, t) for k, t in dict(zip(keys, texts)).items() if k not in known]
+            if todo:
+                embed_missing([k for k, _ in todo], [t for _, t in todo])
+                report.chunks_embedded += len(todo)
+        matrix = vectors.vectors(keys, texts, report, progress)
+        data = SegmentInput()
+        start = 0
+        for record, chunks in pending:
+            data.add(record, chunks, matrix[start : start + len(chunks)])
+            start += len(chunks)
+        word_vectors = self._term_vectors(data, live, written, manifest, report)
+        number = manifest.next_segment
+        manifest.next_segment += 1
+        name = f"seg-{number:08d}"
+        summary = write_segment(self.index_dir / name, data, self.embedder.dim, word_vectors)
+        committed_keys.extend(keys)
+        return SegmentRef(name, number, summary["articles"], summary["chunks"], summary["tokens"], summary["dense"])
+
+    def _term_vectors(self, data: SegmentInput, live: IndexStore | None, written: list[SegmentRef], manifest: Manifest, report: UpdateReport) -> dict[str, bytes]:
+        """Word vectors for the most frequent new terms of a segment, up to its budget."""
+        if self.word_encoder is None:
+            return {}
+        if manifest.extras.get("word_vectors") != self.word_encoder.id:
+            manifest.extras["word_vectors"] = self.word_encoder.id
+            live = None  # another encoder's vectors: do not count them as present
+        candidates = data.terms.arabic_terms_by_frequency()
+        present: set[str] = set()
+        if live is not None:
+            present = live.vocabulary.with_vectors(t for t, _ in candidates)
+        for ref in written:
+            segment = Segment(self.index_dir / ref.name, ref.number, None)
+            try:
+                present |= segment_vocabulary_vectors(segment, [t for t, _ in candidates])
+            finally:
+                segment.close()
+        budget = TERM_VECTORS_PER_CHUNK * data.n_chunks
+        pending = [(t, s) for t, s in candidates if t not in present][:budget]
+        found: dict[str, bytes] = {}
+        for start in range(0, len(pending), 512):
+            part = pending[start : start + 512]
+            encoded = self.word_encoder.encode([surface for _, surface in part])
+            found.update((term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, encoded))
+        report.terms_embedded += len(found)
+        return found
+
+    def _apply_deletions(self, manifest: Manifest, live: IndexStore | None, articles: Sequence[StoredArticle]) -> None:
+        """Write new deletion files for the segments that lose articles (immutable, one per generation)."""
+        if live is None or not articles:
+            return
+        by_segment: dict[int, list[StoredArticle]] = {}
+        for article in articles:
+            by_segment.setdefault(article.segment, []).append(article)
+        segments = {s.number: s for s in live.segments}
+        kept = []
+        for ref in manifest.segments:
+            lost = by_segment.get(ref.number)
+            if lost:
+                segment = segments[ref.number]
+                ords = np.union1d(segment.deleted_articles, np.array([a.ord for a in lost], dtype=np.int64)).astype(np.int64)
+                chunk_lost = int(np.isin(segment.chunk_article, ords).sum())
+                if len(ords) >= ref.articles:
+                    continue  # every article of the segment is gone: drop the segment
+                name = f"del-{manifest.generation + 1:08d}.npy"
+                np.save(self.index_dir / ref.name / name, ords)
+                ref = replace(ref, deleted=name, deleted_articles=len(ords), deleted_chunks=chunk_lost)
+            kept.append(ref)
+        manifest.segments = kept
+
+    def _commit(self, manifest: Manifest) -> None:
+        manifest.generation += 1
+        manifest.updated_at = now()
+        manifest.recount()
+        write_manifest(self.index_dir, manifest)
+
+    # merges
+
+    def _merge_by_policy(self, manifest: Manifest, report: UpdateReport) -> None:
+        while True:
+            run = plan_merge(manifest.segments)
+            if run is None:
+                return
+            manifest = self._merge(manifest, run, report)
+
+    def _merge(self, manifest: Manifest, run: list[int], report: UpdateReport) -> Manifest:
+        """Rewrite the segments at positions `run` (adjacent) as one, and commit that."""
+        data = SegmentInput()
+        sources = [manifest.segments[i] for i in run]
+        for ref in sources:
+            segment = Segment(self.index_dir / ref.name, ref.number, ref.deleted)
+            try:
+                read_for_merge(segment, data)
+            finally:
+                segment.close()
+        number = manifest.next_segment
+        manifest = _copy(manifest)
+        manifest.next_segment += 1
+        name = f"seg-{number:08d}"
+        summary = write_segment(self.index_dir / name, data, manifest.dim)
+        merged = SegmentRef(name, number, summary["articles"], summary["chunks"], summary["tokens"], summary["dense"])
+        segments = manifest.segments
+        manifest.segments = segments[: run[0]] + ([merged] if merged.articles else []) + segments[run[-1] + 1 :]
+        self._commit(manifest)
+        report.segments_merged += len(run)
+        self._sweep()
+        return manifest
+
+    def _sweep(self) -> None:
+        """Remove what neither the live nor the previous manifest uses (unfinished segments too)."""
+        keep_manifests = set()
+        live = current_generation(self.index_dir)
+        if live is not None and live.name.startswith("manifest-"):
+            keep_manifests.add(live.name)
+            previous = sorted(p for p in self.index_dir.glob("manifest-*.json") if p.name < live.name)
+            if previous:
+                keep_manifests.add(previous[-1].name)
+        used: dict[str, set[str]] = {}
+        for name in keep_manifests:
+            for ref in Manifest.read(self.index_dir / name).segments:
+                used.setdefault(ref.name, set()).add(ref.deleted or "")
+        for path in self.index_dir.iterdir():
+            if path.name.startswith("manifest-") and path.name not in keep_manifests:
+                path.unlink(missing_ok=True)
+            elif path.name.startswith(("seg-", "gen-", "tmp-")) and path.name not in used:
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.name in used:
+                for file in path.glob("del-*.npy"):
+                    if file.name not in used[path.name]:
+                        file.unlink(missing_ok=True)
+
+
+def segment_vocabulary_vectors(segment: Segment, terms: Sequence[str]) -> set[str]:
+    from rag.vocabulary import Vocabulary
+
+    return Vocabulary([segment.db]).with_vectors(terms)
+
+
+def level(chunks: int) -> int:
+    return 0 if chunks < LEVEL_BASE else 1 + int(math.log(chunks / LEVEL_BASE, MERGE_FACTOR))
+
+
+def plan_merge(segments: Sequence[SegmentRef]) -> list[int] | None:
+    """Positions of adjacent segments to merge next (tiers of MERGE_FACTOR), or None."""
+    levels = [level(s.live_chunks) for s in segments]
+    for start in range(0, len(segments) - MERGE_FACTOR + 1):
+        run = list(range(start, start + MERGE_FACTOR))
+        if len({levels[i] for i in run}) == 1 and sum(segments[i].live_chunks for i in run) <= AUTO_MERGE_MAX:
+            return run
+    for i, ref in enumerate(segments):
+        if ref.chunks and ref.deleted_chunks / ref.chunks > EXPUNGE_SHARE and ref.live_chunks <= AUTO_MERGE_MAX:
+            return [i]
+    return None
+
+
+def _copy(manifest: Manifest) -> Manifest:
+    data = json.loads(manifest.to_json())
+    segments = data.pop("segments")
+    clone = Manifest(**data)
+    clone.segments = [SegmentRef(**s) for s in segments]
+    return clone
+
+
+class _Release:
+    def __init__(self, lock: FileLock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+

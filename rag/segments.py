@@ -1,0 +1,391 @@
+"""Immutable index segments: each a directory with its own docstore, vectors and postings.
+
+A segment is written once (by an update or a merge) and never changed; what
+is deleted from it later is listed in a separate `del-<generation>.npy` file
+named by the manifest (rag.store). Layout::
+
+    seg-<number>/
+        segment.json      counts, dense index type, outlet and language tables
+        docstore.sqlite   articles (by ordinal), chunks (by position), terms (rag.vocabulary)
+        columns.npz       per-article outlet/day/language codes, per-chunk article ordinal:
+                          filters are numpy masks, never a scan of rows in Python
+        dense.faiss       flat inner product while small, HNSW beyond ANN_MIN_VECTORS
+        lex_*.npy         BM25 postings (rag.lexical)
+
+Rows handed to the retriever are `segment number << 32 | position`, so a
+row finds its segment and position without a lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rag import lexical
+from rag.vocabulary import SCHEMA as TERMS_SCHEMA
+from rag.vocabulary import TermCounter
+
+# Flat search reads every vector: measured 14 ms at 100k and 29 ms at 200k vectors of 384
+# dimensions (2 cores, docs/benchmarks.md), so segments up to 200k stay exact and bigger ones
+# (only made by merges) get an HNSW graph.
+ANN_MIN_VECTORS = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+# With a filter that leaves few rows, exact scoring of those rows beats a filtered graph walk.
+EXACT_FILTERED_MAX = 20_000
+ROW_SHIFT = 32
+
+_SCHEMA = """
+CREATE TABLE articles(
+    ord INTEGER PRIMARY KEY, id TEXT UNIQUE, title TEXT, outlet TEXT, date TEXT, url TEXT, lang TEXT,
+    source_path TEXT, source_file TEXT, content_hash TEXT, n_chunks INTEGER, first_pos INTEGER);
+CREATE INDEX articles_file ON articles(source_file);
+CREATE TABLE chunks(
+    pos INTEGER PRIMARY KEY, chunk_id TEXT, article_ord INTEGER, ordinal INTEGER, text TEXT,
+    tokens TEXT, embed_key TEXT);
+CREATE INDEX chunks_key ON chunks(embed_key);
+"""
+
+
+def make_row(segment: int, position: int | np.ndarray) -> Any:
+    return (np.int64(segment) << ROW_SHIFT) | np.asarray(position, dtype=np.int64) if isinstance(position, np.ndarray) else (segment << ROW_SHIFT) | position
+
+
+def split_row(row: int) -> tuple[int, int]:
+    return row >> ROW_SHIFT, row & ((1 << ROW_SHIFT) - 1)
+
+
+def day_number(date: str | None) -> int:
+    """Days since 0001-01-01 of an ISO date (or date-time); -1 when unknown."""
+    if not date:
+        return -1
+    try:
+        return dt.date.fromisoformat(date[:10]).toordinal()
+    except ValueError:
+        return -1
+
+
+@dataclass
+class ArticleRecord:
+    id: str
+    title: str
+    outlet: str
+    date: str | None
+    url: str | None
+    lang: str
+    source_path: str
+    source_file: str
+    content_hash: str
+
+
+@dataclass
+class ChunkRecord:
+    chunk_id: str
+    ordinal: int
+    text: str
+    tokens: list[str]
+    embed_key: str
+    raw: str = ""  # title + text, for the written forms of terms (not stored)
+
+
+@dataclass
+class SegmentInput:
+    """What one segment holds: articles with their chunks, vectors in chunk order."""
+
+    articles: list[ArticleRecord] = field(default_factory=list)
+    chunks: list[list[ChunkRecord]] = field(default_factory=list)  # per article
+    vectors: list[np.ndarray] = field(default_factory=list)  # one matrix per article
+    terms: TermCounter = field(default_factory=TermCounter)
+
+    def add(self, article: ArticleRecord, chunks: list[ChunkRecord], vectors: np.ndarray, count_terms: bool = True) -> None:
+        self.articles.append(article)
+        self.chunks.append(chunks)
+        self.vectors.append(vectors)
+        if count_terms:
+            for chunk in chunks:
+                self.terms.add(chunk.tokens, chunk.raw)
+
+    @property
+    def n_chunks(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+def _fsync_tree(path: Path) -> None:
+    for item in path.iterdir():
+        if item.is_file():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def build_dense(vectors: np.ndarray) -> faiss.Index:
+    n, dim = vectors.shape
+    if n >= ANN_MIN_VECTORS:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if n:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """Write `data` as a new segment directory; returns its summary (also in segment.json)."""
+    directory.mkdir(parents=True)
+    db = sqlite3.connect(directory / "docstore.sqlite")
+    db.executescript(_SCHEMA)
+    outlets: dict[str, int] = {}
+    langs: dict[str, int] = {}
+    article_outlet, article_day, article_lang, chunk_article = [], [], [], []
+    documents: list[list[str]] = []
+    position = 0
+    article_rows, chunk_rows = [], []
+    for ord_, (article, chunks) in enumerate(zip(data.articles, data.chunks)):
+        article_rows.append(
+            (ord_, article.id, article.title, article.outlet, article.date, article.url, article.lang, article.source_path,
+             article.source_file, article.content_hash, len(chunks), position)
+        )
+        article_outlet.append(outlets.setdefault(article.outlet, len(outlets)))
+        article_lang.append(langs.setdefault(article.lang, len(langs)))
+        article_day.append(day_number(article.date))
+        for chunk in chunks:
+            chunk_rows.append((position, chunk.chunk_id, ord_, chunk.ordinal, chunk.text, " ".join(chunk.tokens), chunk.embed_key))
+            chunk_article.append(ord_)
+            documents.append(chunk.tokens)
+            position += 1
+    db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", article_rows)
+    db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", chunk_rows)
+    columns = lexical.write_postings(directory, documents)
+    if word_vectors:
+        for term, blob in word_vectors.items():
+            data.terms.vectors.setdefault(term, blob)
+    data.terms.write(db, columns)
+    db.commit()
+    db.close()
+    np.savez(
+        directory / "columns.npz",
+        article_outlet=np.asarray(article_outlet, dtype=np.int32),
+        article_day=np.asarray(article_day, dtype=np.int32),
+        article_lang=np.asarray(article_lang, dtype=np.int16),
+        chunk_article=np.asarray(chunk_article, dtype=np.int32),
+    )
+    matrix = np.concatenate(data.vectors).astype(np.float32) if data.vectors else np.zeros((0, dim), np.float32)
+    if matrix.shape != (position, dim):
+        raise ValueError(f"segment {directory.name}: {matrix.shape[0]} vectors for {position} chunks")
+    dense = build_dense(matrix)
+    faiss.write_index(dense, str(directory / "dense.faiss"))
+    summary = {
+        "articles": len(data.articles),
+        "chunks": position,
+        "tokens": int(sum(len(d) for d in documents)),
+        "dense": "hnsw" if isinstance(dense, faiss.IndexHNSWFlat) else "flat",
+        "outlets": list(outlets),
+        "langs": list(langs),
+    }
+    (directory / "segment.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    _fsync_tree(directory)
+    return summary
+
+
+@dataclass
+class StoredArticle:
+    """An indexed article as the docstore holds it."""
+
+    segment: int
+    ord: int
+    id: str
+    title: str
+    outlet: str
+    date: str | None
+    url: str | None
+    lang: str
+    source_path: str
+    source_file: str
+    content_hash: str
+    n_chunks: int
+    first_pos: int
+
+
+_ARTICLE_COLUMNS = "ord, id, title, outlet, date, url, lang, source_path, source_file, content_hash, n_chunks, first_pos"
+
+
+class Segment:
+    """One segment opened read-only, with the deletions of one manifest applied."""
+
+    def __init__(self, directory: Path, number: int, deleted_file: str | None) -> None:
+        self.path = directory
+        self.number = number
+        self.info = json.loads((directory / "segment.json").read_text(encoding="utf-8"))
+        self.db = sqlite3.connect(f"file:{directory / 'docstore.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+        with np.load(directory / "columns.npz") as columns:
+            self.article_outlet = columns["article_outlet"]
+            self.article_day = columns["article_day"]
+            self.article_lang = columns["article_lang"]
+            self.chunk_article = columns["chunk_article"]
+        self.n_chunks = len(self.chunk_article)
+        self.deleted_articles = np.load(directory / deleted_file) if deleted_file else np.zeros(0, np.int64)
+        self._deleted = {int(o) for o in self.deleted_articles}
+        if len(self.deleted_articles):
+            live_articles = np.ones(len(self.article_outlet), dtype=bool)
+            live_articles[self.deleted_articles] = False
+            self.live: np.ndarray | None = live_articles[self.chunk_article]
+        else:
+            self.live = None
+        self._dense: faiss.Index | None = None
+        self._postings: lexical.Postings | None = None
+
+    @property
+    def dense(self) -> faiss.Index:
+        if self._dense is None:  # loaded on first search: `rag index status` never needs it
+            self._dense = faiss.read_index(str(self.path / "dense.faiss"))
+        return self._dense
+
+    @property
+    def postings(self) -> lexical.Postings:
+        if self._postings is None:
+            self._postings = lexical.Postings(self.path)
+        return self._postings
+
+    @property
+    def live_chunks(self) -> int:
+        return self.n_chunks if self.live is None else int(self.live.sum())
+
+    def mask(self, outlets: Sequence[str] | None, since: int | None, until: int | None, lang: str | None) -> np.ndarray | None:
+        """Chunks that pass the filters and are not deleted (None: all of them)."""
+        if outlets is None and since is None and until is None and lang is None:
+            return self.live
+        keep = np.ones(len(self.article_outlet), dtype=bool)
+        if outlets is not None:
+            wanted = {o.casefold() for o in outlets}
+            codes = [i for i, name in enumerate(self.info["outlets"]) if name.casefold() in wanted]
+            keep &= np.isin(self.article_outlet, codes)
+        if since is not None:
+            keep &= self.article_day >= since
+        if until is not None:
+            keep &= (self.article_day <= until) & (self.article_day >= 0)
+        if lang is not None:
+            codes = [i for i, name in enumerate(self.info["langs"]) if name == lang]
+            keep &= np.isin(self.article_lang, codes)
+        chunks = keep[self.chunk_article]
+        return chunks if self.live is None else chunks & self.live
+
+    def dense_search(self, vector: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, cosine similarities), best first."""
+        index = self.dense
+        query = vector.reshape(1, -1).astype(np.float32)
+        if index.ntotal == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if mask is not None:
+            allowed = np.flatnonzero(mask)
+            if not len(allowed):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            if len(allowed) <= EXACT_FILTERED_MAX:
+                vectors = index.reconstruct_batch(allowed.astype(np.int64))
+                scores = vectors @ query[0]
+                top = np.argsort(-scores, kind="stable")[:depth]
+                return allowed[top], scores[top]
+            bits = np.packbits(mask, bitorder="little")  # held until the search returns
+            selector = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits))
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, depth)) if isinstance(index, faiss.IndexHNSWFlat) else faiss.SearchParameters(sel=selector)
+        elif isinstance(index, faiss.IndexHNSWFlat):
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth))
+        else:
+            params = None
+        scores, ids = index.search(query, min(depth, index.ntotal), params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
+
+    def lexical_search(self, query: Sequence[tuple[int, float]], stats: lexical.Statistics, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        positions, scores = lexical.score(self.postings, query, stats)
+        if mask is not None and len(positions):
+            keep = mask[positions]
+            positions, scores = positions[keep], scores[keep]
+        return positions, scores
+
+    def articles_where(self, column: str, values: Sequence[str]) -> list[StoredArticle]:
+        """Articles (deleted ones too) whose `column` (id or source_file) is one of `values`."""
+        if column not in {"id", "source_file"}:
+            raise ValueError(column)
+        found = []
+        for start in range(0, len(values), 500):
+            part = list(values[start : start + 500])
+            sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({','.join('?' * len(part))})"
+            found.extend(StoredArticle(self.number, *row) for row in self.db.execute(sql, part))
+        return found
+
+    def is_deleted(self, ord_: int) -> bool:
+        return ord_ in self._deleted
+
+    def vectors_for_keys(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of chunks with these embedding keys (reused when an article is edited)."""
+        positions: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            sql = f"SELECT embed_key, pos FROM chunks WHERE embed_key IN ({','.join('?' * len(part))})"
+            positions.update(self.db.execute(sql, part))
+        if not positions:
+            return {}
+        vectors = self.dense.reconstruct_batch(np.array(list(positions.values()), dtype=np.int64))
+        return dict(zip(positions, vectors))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def read_for_merge(segment: Segment, data: SegmentInput) -> None:
+    """Append the live articles of `segment` (chunks, vectors, terms) to `data`."""
+    from rag.vocabulary import read_terms
+
+    deleted = segment._deleted
+    chunks_by_article: dict[int, list[ChunkRecord]] = {}
+    positions_by_article: dict[int, list[int]] = {}
+    for pos, chunk_id, article_ord, ordinal, text, tokens, key in segment.db.execute(
+        "SELECT pos, chunk_id, article_ord, ordinal, text, tokens, embed_key FROM chunks ORDER BY pos"
+    ):
+        if article_ord in deleted:
+            continue
+        token_list = tokens.split()
+        chunks_by_article.setdefault(article_ord, []).append(ChunkRecord(chunk_id, ordinal, text, token_list, key))
+        positions_by_article.setdefault(article_ord, []).append(pos)
+        data.terms.freq.update(token_list)
+    dense = segment.dense
+    for row in segment.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles ORDER BY ord"):
+        article = StoredArticle(segment.number, *row)
+        if article.ord in deleted:
+            continue
+        positions = positions_by_article.get(article.ord, [])
+        vectors = dense.reconstruct_batch(np.array(positions, dtype=np.int64)) if positions else np.zeros((0, dense.d), np.float32)
+        record = ArticleRecord(
+            article.id, article.title, article.outlet, article.date, article.url, article.lang,
+            article.source_path, article.source_file, article.content_hash,
+        )
+        data.add(record, chunks_by_article.get(article.ord, []), vectors, count_terms=False)
+    for term, name, vector in read_terms(segment.db):
+        if term is not None:
+            data.terms.add_term(term, vector)
+        elif vector is not None:
+            data.terms.vectors.setdefault(name, vector)
+
+
+__all__ = [
+    "ANN_MIN_VECTORS",
+    "ArticleRecord",
+    "ChunkRecord",
+    "Segment",
+    "SegmentInput",
+    "StoredArticle",
+    "TERMS_SCHEMA",
+    "make_row",
+    "split_row",
+    "write_segment",
+]

@@ -1,0 +1,231 @@
+"""Segments, deletions, merges, the file catalog and BM25 with global statistics."""
+
+import json
+
+import numpy as np
+import pytest
+
+import rag.indexing as indexing
+import rag.segments as segments
+from rag.embeddings import HashEmbedder as ModelFreeEmbedder
+from rag.embeddings import load_embedder
+from rag.errors import ModelError
+from rag.indexing import IndexWriter, plan_merge
+from rag.retrieval import Retriever
+from rag.store import Filters, IndexStore, SegmentRef
+
+from helpers import HashEmbedder, write_article
+
+
+def writer(idx, embedder=None):
+    return IndexWriter(idx, embedder or HashEmbedder(), chunk_tokens=60, chunk_overlap_tokens=10)
+
+
+def count_reads(monkeypatch):
+    reads: list[str] = []
+    original = indexing.read_corpus_file
+
+    def spy(base, file, detector):
+        reads.append(file.rel)
+        return original(base, file, detector)
+
+    monkeypatch.setattr(indexing, "read_corpus_file", spy)
+    return reads
+
+
+def test_unchanged_files_are_not_read(news_corpus, tmp_path, monkeypatch):
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    reads = count_reads(monkeypatch)
+    report = writer(idx).update(news_corpus)
+    assert reads == [] and report.files_skipped == 3 and report.unchanged == 3
+    write_article(news_corpus, "new.md", "الموصل", "معركة الموصل بدأت.", outlet="SANA")
+    report = writer(idx).update(news_corpus)
+    assert reads == ["new.md"] and report.added == 1 and report.unchanged == 3
+    # a JSONL file that grew is read again; only its new line is indexed
+    feed = news_corpus / "feed.jsonl"
+    feed.write_text(json.dumps({"id": "f1", "title": "تونس", "text": "انتخابات في تونس."}, ensure_ascii=False) + "\n", encoding="utf-8")
+    writer(idx).update(news_corpus)
+    reads.clear()
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "f2", "title": "ليبيا", "text": "اجتماع في طرابلس."}, ensure_ascii=False) + "\n")
+    embedder = HashEmbedder()
+    report = writer(idx, embedder).update(news_corpus)
+    assert reads == ["feed.jsonl"] and (report.added, report.updated, report.unchanged) == (1, 0, 5)
+    assert embedder.embedded == report.chunks_embedded == 1
+    # a removed file's articles leave without reading anything
+    reads.clear()
+    (news_corpus / "new.md").unlink()
+    report = writer(idx).update(news_corpus)
+    assert reads == [] and report.removed == 1
+    assert IndexStore.open(idx).find_articles(["new"]) == {}
+
+
+def test_errors_of_skipped_files_are_still_reported(news_corpus, tmp_path):
+    (news_corpus / "bad.jsonl").write_text('{"id": "ok", "title": "t", "text": "نص صالح"}\n{oops\n', encoding="utf-8")
+    first = writer(tmp_path / "idx").update(news_corpus)
+    again = writer(tmp_path / "idx").update(news_corpus)
+    assert [e["path"].rsplit("/", 1)[-1] for e in first.errors] == ["bad.jsonl:2"]
+    assert again.errors == first.errors and again.files_skipped == 4
+
+
+def test_duplicate_id_in_a_new_file_is_an_error_not_a_move(news_corpus, tmp_path):
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    write_article(news_corpus, "copy.md", "نسخة", "نص آخر تماما.", outlet="SANA", id="a")
+    report = writer(idx).update(news_corpus)
+    assert report.added == 0 and any("duplicate article id 'a'" in e["error"] for e in report.errors)
+    assert IndexStore.open(idx).find_articles(["a"])["a"].source_file == "a.md"
+
+
+def test_updates_add_segments_with_tombstones_and_optimize_merges(news_corpus, tmp_path):
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    for i in range(3):
+        write_article(news_corpus, f"n{i}.md", f"خبر {i}", f"نص الخبر رقم {i} عن الموصل والرقة.", outlet="SANA", date=f"2016-07-0{i + 1}")
+        writer(idx).update(news_corpus)
+    write_article(news_corpus, "b.md", "كيري في جنيف", "نص جديد عن محادثات جنيف.", outlet="Al Jazeera", date="2016-05-11")
+    writer(idx).update(news_corpus)
+    store = IndexStore.open(idx)
+    assert len(store.segments) == 5
+    first = store.manifest.segments[0]
+    assert first.deleted_articles == 1 and first.deleted_chunks >= 1
+    before = Retriever(store, HashEmbedder()).search("الموصل الرقة جنيف", k=6)
+    report = writer(idx).optimize()
+    assert report.segments_merged == 5
+    merged = IndexStore.open(idx)
+    assert len(merged.segments) == 1 and merged.manifest.segments[0].deleted_chunks == 0
+    assert merged.manifest.chunks == store.manifest.chunks and merged.manifest.articles == 6
+    after = Retriever(merged, HashEmbedder()).search("الموصل الرقة جنيف", k=6)
+    assert [h.chunk.chunk_id for h in after.hits] == [h.chunk.chunk_id for h in before.hits]
+    assert [round(h.score, 6) for h in after.hits] == [round(h.score, 6) for h in before.hits]
+    # the old reader still works: its generation's files are kept until the next commit
+    assert before.hits[0].chunk.chunk_id in {c.chunk_id for c in store.chunks([h.chunk.row for h in before.hits]).values()}
+
+
+def test_incremental_index_equals_fresh_build(news_corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(indexing, "MERGE_FACTOR", 3)
+    idx, fresh = tmp_path / "idx", tmp_path / "fresh"
+    writer(idx).update(news_corpus)
+    for i in range(7):
+        write_article(news_corpus, f"n{i}.md", f"خبر {i}", f"قال الوزير في اليوم {i} إن المحادثات في جنيف مستمرة حول حلب.", outlet="SANA")
+        writer(idx).update(news_corpus)
+    (news_corpus / "n3.md").unlink()
+    writer(idx).update(news_corpus)
+    writer(fresh).update(news_corpus)
+    a, b = IndexStore.open(idx), IndexStore.open(fresh)
+    assert len(a.segments) < 9  # tiered merges kept the count down
+    assert (a.manifest.articles, a.manifest.chunks) == (b.manifest.articles, b.manifest.chunks)
+    for query in ["جنيف حلب", "الوزير المحادثات", "أسعار النفط"]:
+        for mode in ("dense", "bm25"):
+            ha = Retriever(a, HashEmbedder()).search(query, k=5, mode=mode).hits
+            hb = Retriever(b, HashEmbedder()).search(query, k=5, mode=mode).hits
+            assert [round(h.score, 5) for h in ha] == [round(h.score, 5) for h in hb]
+            assert {h.chunk.chunk_id for h in ha} == {h.chunk.chunk_id for h in hb} or mode == "dense"
+
+
+def test_bm25_over_segments_equals_bm25s(tmp_path):
+    import bm25s
+
+    from rag.language import lexical_tokens
+
+    rng = np.random.default_rng(7)
+    words = ["سوريا", "لافروف", "الرقة", "موسكو", "جنيف", "النفط", "اوبك", "حلب", "ادلب", "تونس", "مصر", "ليبيا"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(3, 30))) for _ in range(60)]
+    corpus = tmp_path / "corpus"
+    for i, text in enumerate(texts):
+        write_article(corpus, f"{i:02d}.md", "خبر", text, outlet="X", id=f"d{i}")
+    idx = tmp_path / "idx"
+    for i in range(3):  # three segments
+        for path in sorted(corpus.glob("*.md"))[i * 20 + 20 :]:
+            path.rename(path.with_suffix(".hold"))
+        writer(idx).update(corpus)
+        for path in corpus.glob("*.hold"):
+            path.rename(path.with_suffix(".md"))
+    store = IndexStore.open(idx)
+    assert len(store.segments) == 3
+    docs = {}
+    for segment in store.segments:
+        for text in [r[0] for r in segment.db.execute("SELECT tokens FROM chunks ORDER BY pos")]:
+            docs[len(docs)] = text.split()
+    reference = bm25s.BM25()
+    reference.index(list(docs.values()), show_progress=False)
+    for query in ["لافروف الرقة", "النفط اوبك مصر", "حلب حلب ادلب"]:
+        tokens = lexical_tokens(query)
+        rows, _ = store.lexical_search(tokens, depth=10)
+        chunks = store.chunks(rows)
+        got = [chunks[r].text for r in rows]
+        ids, scores = reference.retrieve([tokens], k=10, show_progress=False)
+        texts_by_doc = list(docs.values())
+        want_scores = sorted(scores[0], reverse=True)
+        ours = _scores(store, tokens, rows)
+        assert np.allclose(sorted(ours, reverse=True), want_scores, atol=1e-4)
+        assert len(got) == 10 and texts_by_doc  # both rank ten documents
+
+
+def _scores(store, tokens, rows):
+    from rag import lexical
+
+    frequencies = store.vocabulary.document_frequencies(tokens)
+    idf = {t: store.statistics.idf(df) for t, df in frequencies.items()}
+    values = {}
+    for segment in store.segments:
+        columns = store.vocabulary.columns(segment.db, list(frequencies))
+        positions, scores = lexical.score(segment.postings, [(columns[t][0], idf[t]) for t in tokens if t in columns], store.statistics)
+        for p, s in zip(positions, scores):
+            values[(segment.number << 32) | int(p)] = float(s)
+    return [values[r] for r in rows]
+
+
+def test_filters_are_masks_across_segments(news_corpus, tmp_path):
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    write_article(news_corpus, "d.md", "وزير الخارجية", "وزير الخارجية في حلب.", outlet="SANA", date="2016-06-01T10:00:00")
+    writer(idx).update(news_corpus)
+    retriever = Retriever(IndexStore.open(idx), HashEmbedder())
+    june = retriever.search("وزير الخارجية", k=10, filters=Filters(since="2016-06", until="2016-06")).hits
+    assert {h.chunk.article_id for h in june} == {"d"}  # a date-time on the last day counts
+    sana = retriever.search("وزير الخارجية", k=10, filters=Filters(outlet="sana")).hits
+    assert {h.chunk.outlet for h in sana} == {"SANA"} and "d" in {h.chunk.article_id for h in sana}
+
+
+def test_big_segments_get_an_hnsw_graph_with_high_recall(tmp_path, monkeypatch):
+    monkeypatch.setattr(segments, "ANN_MIN_VECTORS", 500)
+    corpus = tmp_path / "corpus"
+    rng = np.random.default_rng(3)
+    vocabulary = [f"كلمة{i}" for i in range(400)]
+    lines = [json.dumps({"id": f"a{i}", "title": "", "text": " ".join(rng.choice(vocabulary, 12))}, ensure_ascii=False) for i in range(900)]
+    corpus.mkdir()
+    (corpus / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    idx = tmp_path / "idx"
+    embedder = ModelFreeEmbedder(64)
+    writer(idx, embedder).update(corpus)
+    store = IndexStore.open(idx)
+    assert store.status()["dense_index"] == ["hnsw"] and store.status()["vectors"] == 900
+    segment = store.segments[0]
+    exact = segment.dense.reconstruct_n(0, segment.dense.ntotal)
+    recalls = []
+    for q in exact[rng.choice(900, 50, replace=False)]:
+        tenth = np.sort(exact @ q)[-10]  # hashed words tie often: any vector as close as the 10th counts
+        positions, _ = segment.dense_search(q, 10, None)
+        recalls.append(float(np.mean(exact[positions] @ q >= tenth - 1e-6)))
+    assert np.mean(recalls) >= 0.95
+    # a narrow filter is scored exactly
+    only = Retriever(store, embedder).search("كلمة1 كلمة2", k=3, mode="dense", filters=Filters(outlet="nobody"))
+    assert only.hits == []
+
+
+def test_merge_policy_merges_adjacent_tiers():
+    small = [SegmentRef(f"s{i}", i, 1, 5, 50, "flat") for i in range(8)]
+    assert plan_merge(small) == list(range(8))
+    big = SegmentRef("b", 99, 1000, 50_000, 1, "flat")
+    assert plan_merge([big, *small[:7]]) is None
+    doomed = SegmentRef("d", 98, 10, 100, 1, "flat", deleted="del.npy", deleted_articles=6, deleted_chunks=60)
+    assert plan_merge([big, doomed]) == [1]
+
+
+def test_hash_embedder_from_settings():
+    embedder = load_embedder("hash:384")
+    assert embedder.id == "hash:384" and embedder.embed_passages(["a b"]).shape == (1, 384)
+    with pytest.raises(ModelError, match="hash:384"):
+        load_embedder("hash:big")
