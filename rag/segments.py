@@ -227,22 +227,44 @@ class Segment:
         self.number = number
         self.info = json.loads((directory / "segment.json").read_text(encoding="utf-8"))
         self.db = sqlite3.connect(f"file:{directory / 'docstore.sqlite'}?mode=ro", uri=True, check_same_thread=False)
-        with np.load(directory / "columns.npz") as columns:
-            self.article_outlet = columns["article_outlet"]
-            self.article_day = columns["article_day"]
-            self.article_lang = columns["article_lang"]
-            self.chunk_article = columns["chunk_article"]
-        self.n_chunks = len(self.chunk_article)
+        self.n_chunks = int(self.info["chunks"])
         self.deleted_articles = np.load(directory / deleted_file) if deleted_file else np.zeros(0, np.int64)
         self._deleted = {int(o) for o in self.deleted_articles}
-        if len(self.deleted_articles):
-            live_articles = np.ones(len(self.article_outlet), dtype=bool)
-            live_articles[self.deleted_articles] = False
-            self.live: np.ndarray | None = live_articles[self.chunk_article]
-        else:
-            self.live = None
+        self._columns: dict[str, np.ndarray] | None = None
+        self._live: np.ndarray | None = None
         self._dense: faiss.Index | None = None
         self._postings: lexical.Postings | None = None
+
+    def _column(self, name: str) -> np.ndarray:
+        if self._columns is None:  # read on first filter or search: an update's lookups never need them
+            with np.load(self.path / "columns.npz") as columns:
+                self._columns = {key: columns[key] for key in columns.files}
+        return self._columns[name]
+
+    @property
+    def article_outlet(self) -> np.ndarray:
+        return self._column("article_outlet")
+
+    @property
+    def article_day(self) -> np.ndarray:
+        return self._column("article_day")
+
+    @property
+    def article_lang(self) -> np.ndarray:
+        return self._column("article_lang")
+
+    @property
+    def chunk_article(self) -> np.ndarray:
+        return self._column("chunk_article")
+
+    @property
+    def live(self) -> np.ndarray | None:
+        """Mask of chunks not deleted, or None when nothing is."""
+        if self._deleted and self._live is None:
+            live_articles = np.ones(len(self.article_outlet), dtype=bool)
+            live_articles[self.deleted_articles] = False
+            self._live = live_articles[self.chunk_article]
+        return self._live
 
     @property
     def dense(self) -> faiss.Index:
