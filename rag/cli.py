@@ -43,6 +43,10 @@ CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus dire
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR or ./index).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (default: RAG_CONFIG or ./rag.toml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+OutletOpt = Annotated[Optional[str], typer.Option(help="Only this outlet, in either script or as a domain (al jazeera, الجزيرة, aljazeera.net).")]
+SinceOpt = Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD (or YYYY-MM, YYYY).")]
+UntilOpt = Annotated[Optional[str], typer.Option(help="Only articles dated on/before YYYY-MM-DD (or YYYY-MM, YYYY).")]
+LangOpt = Annotated[Optional[str], typer.Option(help="Only articles in this language (ar, en, …).")]
 
 
 def _print_json(data: Any) -> None:
@@ -185,42 +189,55 @@ def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
 def search(
     query: Annotated[str, typer.Argument(help="Question or keywords, in any language.")],
     k: Annotated[int, typer.Option("-k", help="Number of passages.", min=1, max=100)] = 5,
-    outlet: Annotated[Optional[str], typer.Option(help="Only this outlet.")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD.")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Only articles dated on/before YYYY-MM-DD.")] = None,
-    lang: Annotated[Optional[str], typer.Option(help="Only articles in this language (ar, en, …).")] = None,
+    outlet: OutletOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    lang: LangOpt = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
     per_article: Annotated[bool, typer.Option("--per-article", help="At most one passage per article.")] = False,
+    all_copies: Annotated[bool, typer.Option("--all-copies", help="Every copy of a story (default: one hit per story).")] = False,
+    diverse: Annotated[Optional[int], typer.Option("--diverse", min=1, help="At most this many passages per outlet.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show the name aliases used.")] = False,
     index: IndexOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ranked passages with their article, outlet and date."""
-    from rag.corpus import parse_date
+    """Ranked passages with their article, outlet and date; copies of one story are listed under it."""
     from rag.store import Filters
 
     if mode not in ("hybrid", "dense", "bm25"):
         raise RagError(f"--mode {mode!r}: use hybrid, dense or bm25")
-    for name, value in (("--since", since), ("--until", until)):
-        if value and parse_date(value) is None:
-            raise RagError(f"{name} {value!r} is not a date; use YYYY-MM-DD")
+    filters = Filters.parse(outlet, since, until, lang)
     settings = load_settings(config, index_dir=index)
     retriever = open_retriever(settings)
-    filters = Filters(outlet=outlet, since=parse_date(since), until=parse_date(until), lang=lang)
-    result = retriever.search(query, k=k, filters=filters, mode=mode, per_article=per_article)  # type: ignore[arg-type]
+    result = retriever.search(query, k=k, filters=filters, mode=mode, per_article=per_article, all_copies=all_copies, diverse=diverse)  # type: ignore[arg-type]
     if as_json:
         _print_json(result.to_dict(explain=explain))
         return
     if explain:
         for note in result.expansion.explain():
             typer.echo(f"expansion: {json.dumps(note, ensure_ascii=False)}")
+    _echo_time_filter(result.time_filter)
     if not result.hits:
         typer.echo("no passages found")
     for hit in result.hits:
         c = hit.chunk
-        typer.echo(f"[{hit.rank}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}  score={hit.score:.4f}")
+        speaker = f"  [{hit.quote_type} quote of {hit.speaker}]" if hit.speaker and hit.quote_type in ("direct", "reported") else ""
+        typer.echo(f"[{hit.rank}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}  score={hit.score:.4f}{speaker}")
         typer.echo(f"    {c.text[:300]}{'…' if len(c.text) > 300 else ''}")
+        if hit.also_reported_by:
+            copies = ", ".join(f"{a.outlet} ({a.date or 'undated'})" for a in hit.also_reported_by[:6])
+            more = f" and {len(hit.also_reported_by) - 6} more" if len(hit.also_reported_by) > 6 else ""
+            typer.echo(f"    also reported by: {copies}{more}")
+
+
+def _echo_time_filter(time_filter: Any) -> None:
+    if time_filter is None or not time_filter.from_question:
+        return
+    if time_filter.matched:
+        typer.echo(f"dates: {time_filter.since} … {time_filter.until} (read from the question; --since/--until override)")
+    else:
+        typer.echo(f"dates: nothing published {time_filter.since} … {time_filter.until}; searched all dates")
 
 
 models_app = typer.Typer(help="Manage the local models.", no_args_is_help=True)
@@ -271,20 +288,21 @@ def ask(
     question: Annotated[str, typer.Argument(help="Question in English, Arabic or another language.")],
     llm: LlmOpt = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Passages to use.", min=1, max=20)] = None,
-    outlet: Annotated[Optional[str], typer.Option(help="Only this outlet.")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD.")] = None,
+    outlet: OutletOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    lang: LangOpt = None,
     index: IndexOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed articles: evidence first, then checked claims citing numbered sources."""
     from rag.answer import open_answer_engine
-    from rag.corpus import parse_date
     from rag.store import Filters
 
+    filters = Filters.parse(outlet, since, until, lang)
     settings = load_settings(config, index_dir=index, llm=llm)
     engine = open_answer_engine(settings)
-    filters = Filters(outlet=outlet, since=parse_date(since))
     if as_json:
         _print_json(engine.ask(question, k=k, filters=filters).to_dict())
         return
@@ -295,12 +313,18 @@ def ask(
 def chat(
     llm: LlmOpt = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Passages to use.", min=1, max=20)] = None,
+    outlet: OutletOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    lang: LangOpt = None,
     index: IndexOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Multi-turn questions; follow-ups are rewritten using the conversation. Empty line or Ctrl-D ends."""
     from rag.answer import open_answer_engine
+    from rag.store import Filters
 
+    filters = Filters.parse(outlet, since, until, lang)
     settings = load_settings(config, index_dir=index, llm=llm)
     engine = open_answer_engine(settings)
     history: list[tuple[str, str]] = []
@@ -311,7 +335,7 @@ def chat(
             break
         if not question:
             break
-        answer = _stream_answer(engine, question, history, k, None)
+        answer = _stream_answer(engine, question, history, k, filters)
         if answer is not None:
             if answer.standalone_question and answer.standalone_question != question:
                 typer.echo(f"(searched for: {answer.standalone_question})", err=True)

@@ -25,8 +25,12 @@ import yaml
 
 from rag.errors import CorpusError
 from rag.language import detect_language, script_counts
+from rag.dates import date_in_text
 from rag.outlets import UNKNOWN, OutletDetector
 
+# Bumped whenever reading or cleaning changes what an article's text becomes: an update then
+# re-reads every file instead of skipping unchanged ones (rag.indexing.UpdatePlanner).
+READER_VERSION = 2
 TEXT_SUFFIXES = {".txt", ".md"}
 RECORD_SUFFIXES = {".jsonl", ".json"}
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
@@ -43,6 +47,8 @@ class Article:
     url: str | None = None
     lang: str = "und"
     source_path: str = ""
+    #: where `date` came from: "metadata", "text" (rag.dates), or None when undated
+    date_source: str | None = None
     warnings: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -65,9 +71,15 @@ class Article:
 _PROMO = re.compile(
     r"(?<!\w)(اشترك|اشتراك|للاشتراك|تابعونا|تابعوا|تابعنا|طباعة|ارسال الخبر|إرسال الخبر|أرسل لصديق|ارسل لصديق|"
     r"اضافة تعليق|إضافة تعليق|أضف تعليق|اضف تعليق|شارك(?:وا)? (?:على|عبر|الخبر)|انقر هنا|اضغط هنا|"
-    r"حمل(?:وا)? تطبيق|رمز الخبر|التحديث الاخير|التحديث الأخير|"
+    r"حمل(?:وا)? تطبيق|تحميل (?:أحدث نسخة من )?تطبيق|إشعارات|اشعارات|رمز الخبر|التحديث الاخير|التحديث الأخير|"
     r"follow us|subscribe|share (?:on|this)|print (?:this|article)|click here|download our app)",
     re.IGNORECASE,
+)
+# A related-story link ("للمزيد: …", "اقرأ أيضا: …"), a separator line, a bare credit ("فرانس24/ أ ف ب").
+_LINK_LINE = re.compile(r"^\s*(?:للمزيد|لمزيد من التفاصيل|اقرأ أيضا|اقرأ أيضاً|اقرأ ايضا|شاهد أيضا|شاهد ايضا|read more|see also)\s*[:：\-–]", re.IGNORECASE)
+_SEPARATOR = re.compile(r"^[\W_]{3,}$")
+_BARE_CREDIT = re.compile(
+    r"^\s*[\w\s]{0,25}(?:/\s*(?:أ ?ف ?ب|رويترز|أ ب|د ب أ|الأناضول|وكالات|afp|reuters|ap|dpa)\s*)+$", re.IGNORECASE
 )
 _URL_ONLY = re.compile(r"^\s*(?:https?://|www\.|t\.me/|telegram\.me/)\S*\s*$", re.IGNORECASE)
 _SOCIAL_ONLY = re.compile(r"^\s*(?:facebook|twitter|x|instagram|youtube|telegram|whatsapp|واتس ?[أا]ب|فيسبوك|تويتر|يوتيوب)\s*[:：]?\s*$", re.IGNORECASE)
@@ -128,6 +140,7 @@ def clean_text(text: str) -> tuple[str, list[str]]:
             break
         if stripped and len(stripped) <= _PROMO_MAX_CHARS and (
             _PROMO.search(stripped) or _URL_ONLY.match(stripped) or _SOCIAL_ONLY.match(stripped)
+            or _LINK_LINE.match(stripped) or _SEPARATOR.match(stripped) or _BARE_CREDIT.match(stripped)
         ):
             removed.append(stripped)
             continue
@@ -190,7 +203,13 @@ def build_article(
     warnings: list[str] = []
     date = parse_date(record.get("date"))
     if record.get("date") and date is None:
-        warnings.append(f"{where}: field 'date' {record.get('date')!r} is not a date (use YYYY-MM-DD); date left empty")
+        date = date_in_text(str(record.get("date")))  # "12 حزيران 2018", "15 رمضان 1439 هـ"
+        if date is None:
+            warnings.append(f"{where}: field 'date' {record.get('date')!r} is not a date (use YYYY-MM-DD); date left empty")
+    date_source = "metadata" if date else None
+    if date is None:
+        date = date_in_text(text)
+        date_source = "text" if date else None
     outlet = str(record.get("outlet") or "").strip()
     if outlet:
         outlet = detector.canonical(outlet) or outlet
@@ -207,6 +226,7 @@ def build_article(
         url=str(url) if url else None,
         lang=lang,
         source_path=source_path,
+        date_source=date_source,
         warnings=warnings,
     )
 

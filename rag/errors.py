@@ -32,3 +32,7 @@ class IndexMismatchError(RagError):
 
 class ModelError(RagError):
     """A model or backend is missing or unreachable."""
+
+
+class FilterError(RagError):
+    """A search filter (outlet, date, language) that cannot be applied as given."""

@@ -19,7 +19,7 @@ import json
 import math
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,12 +28,23 @@ from filelock import FileLock, Timeout
 
 from rag import __version__
 from rag.chunking import chunk_article
-from rag.corpus import Article, CorpusFile, list_corpus, read_corpus_file
+from rag.corpus import READER_VERSION, Article, CorpusFile, list_corpus, read_corpus_file
 from rag.embeddings import Embedder, WordEncoder
 from rag.errors import CorpusError, IndexLockedError, IndexMismatchError
 from rag.language import lexical_tokens
 from rag.outlets import OutletDetector
-from rag.segments import ArticleRecord, ChunkRecord, Segment, SegmentInput, StoredArticle, read_for_merge, write_segment
+from rag import stories
+from rag.segments import (
+    ArticleRecord,
+    ChunkRecord,
+    Segment,
+    SegmentInput,
+    SegmentStories,
+    StoredArticle,
+    day_number,
+    read_for_merge,
+    write_segment,
+)
 from rag.store import (
     FORMAT_VERSION,
     EmbeddingCache,
@@ -135,7 +146,7 @@ class UpdatePlanner:
     def __init__(self, corpus_dir: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> None:
         self.corpus_dir = Path(corpus_dir)
         self.outlets = dict(outlets or {})
-        self.fingerprint = json.dumps([__version__, FORMAT_VERSION, sorted(self.outlets.items())], ensure_ascii=False)
+        self.fingerprint = json.dumps([__version__, FORMAT_VERSION, READER_VERSION, sorted(self.outlets.items())], ensure_ascii=False)
 
     def plan(self, live: IndexStore | None, catalog: Catalog | None) -> UpdatePlan:
         base, files = list_corpus(self.corpus_dir)
@@ -223,6 +234,8 @@ class Chunker:
         record = ArticleRecord(
             article.id, article.title, article.outlet, article.date, article.url, article.lang,
             article.source_path, _source_file(article), article.content_hash,
+            date_source=article.date_source,
+            signature=stories.signature(f"{article.title}\n{article.text}"),
         )
         chunks = []
         for chunk in chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, self.overlap_tokens):
@@ -364,6 +377,7 @@ class IndexWriter:
             manifest = self._fresh_manifest(live) if compare is None else _copy(compare.manifest)
             cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
             vectors = VectorSource(self.embedder, cache, live)
+            assigner = stories.StoryAssigner([SegmentStories(s) for s in compare.segments] if compare is not None else [])
             new_refs: list[SegmentRef] = []
             replaced: list[StoredArticle] = []
             committed_keys: list[str] = []
@@ -380,10 +394,10 @@ class IndexWriter:
                     pending.append((record, chunks))
                     pending_chunks += len(chunks)
                     if pending_chunks >= FLUSH_CHUNKS:
-                        new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys))
+                        new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys, assigner))
                         pending, pending_chunks = [], 0
                 if pending:
-                    new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys))
+                    new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys, assigner))
                 report.removed = len(plan.removed)
                 if compare is not None:
                     report.unchanged = compare.manifest.articles - report.updated - report.removed
@@ -420,6 +434,7 @@ class IndexWriter:
         progress: Progress | None,
         embed_missing,
         committed_keys: list[str],
+        assigner: stories.StoryAssigner,
     ) -> SegmentRef:
         keys = [c.embed_key for _, chunks in pending for c in chunks]
         texts = [c.raw for _, chunks in pending for c in chunks]
@@ -435,6 +450,7 @@ class IndexWriter:
         data = SegmentInput()
         start = 0
         for record, chunks in pending:
+            record.story = assigner.assign(record.id, day_number(record.date), record.signature)
             data.add(record, chunks, matrix[start : start + len(chunks)])
             start += len(chunks)
         word_vectors = self._term_vectors(data, live, written, manifest, report)
@@ -443,6 +459,9 @@ class IndexWriter:
         name = f"seg-{number:08d}"
         summary = write_segment(self.index_dir / name, data, self.embedder.dim, word_vectors)
         committed_keys.extend(keys)
+        # The batch's articles are now a segment: candidates come from its band table from here on.
+        assigner.sources.append(SegmentStories(Segment(self.index_dir / name, number, None)))
+        assigner.next_batch()
         return SegmentRef(name, number, summary["articles"], summary["chunks"], summary["tokens"], summary["dense"])
 
     def _term_vectors(self, data: SegmentInput, live: IndexStore | None, written: list[SegmentRef], manifest: Manifest, report: UpdateReport) -> dict[str, bytes]:

@@ -22,7 +22,6 @@ from pydantic import ConfigDict, PrivateAttr
 
 from rag.answer import history_pairs
 from rag.config import Settings
-from rag.corpus import parse_date
 from rag.errors import RagError
 from rag.retrieval import Retriever
 from rag.store import Filters
@@ -65,11 +64,7 @@ class RagRetriever(BaseRetriever):
         return self._retriever
 
     def _filters(self) -> Filters:
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value and parse_date(value) is None:
-                raise RagError(f"{name} {value!r} is not a date; use YYYY-MM-DD")
-        return Filters(outlet=self.outlet, since=parse_date(self.since), until=parse_date(self.until), lang=self.lang)
+        return Filters.parse(self.outlet, self.since, self.until, self.lang)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         retriever = self._open()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 import tomllib
 from collections import defaultdict
 from collections.abc import Callable

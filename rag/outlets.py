@@ -122,3 +122,36 @@ class OutletDetector:
                 if len(alias) >= 5 and alias.isascii() and alias.replace(" ", "") in url_part:
                     return name
         return None
+
+
+def _fold(name: str) -> str:
+    """Outlet spelling → comparable key: one script form, no spaces/punctuation, no domain suffix."""
+    folded = normalize(name.strip()).removeprefix("https://").removeprefix("http://").removeprefix("www.")
+    folded = re.sub(r"\.(?:com|net|org|co\.uk|tv|fm|me|info)(?:/.*)?$", "", folded)
+    return re.sub(r"[\W_]+", "", folded)
+
+
+def resolve_outlet(query: str, indexed: Iterable[str]) -> list[str]:
+    """The indexed outlet names a user means by `query`, typed in either script or as a domain.
+
+    "الجزيرة", "al jazeera", "aljazeera.net" → "Al Jazeera"; "bbc" → "BBC Arabic"; "france 24" →
+    "France 24 Arabic". Empty when nothing matches (the caller lists the known names).
+    """
+    key = _fold(query)
+    if not key:
+        return []
+    names = list(dict.fromkeys(indexed))
+    keys_of: dict[str, set[str]] = {}
+    for name in names:
+        keys = {_fold(name)}
+        for canonical, spellings in KNOWN_OUTLETS.items():
+            ck = _fold(canonical)
+            if ck and (keys & {ck} or _fold(name).startswith(ck)):
+                keys.update(_fold(s) for s in spellings)
+        keys_of[name] = {k for k in keys if k}
+    exact = [name for name in names if key in keys_of[name]]
+    if exact:
+        return exact
+    if len(key) < 3:
+        return []
+    return [name for name in names if any(k.startswith(key) for k in keys_of[name])]

@@ -10,14 +10,16 @@ and extra dense queries before the search.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
 
 from rag.embeddings import Embedder
 from rag.errors import IndexMismatchError
 from rag.language import lexical_tokens
+from rag.dates import TimeFilter
+from rag.news import RERANK_DEPTH, NewsQuestion, analyse, attribute, mentions, quote_rank, terms_for
+from rag.segments import StoredArticle
 from rag.store import Filters, IndexStore, StoredChunk
 
 if TYPE_CHECKING:
@@ -34,6 +36,13 @@ class Hit:
     chunk: StoredChunk
     #: Cosine similarity of the passage to the question (None if dense did not see it).
     similarity: float | None = None
+    #: Other copies of the same story (rag.stories), earliest first; empty when it has none.
+    also_reported_by: list[StoredArticle] = field(default_factory=list)
+    #: This passage's article is the story's earliest report.
+    first_report: bool = True
+    #: For "what did X say" questions: X as asked, and how this passage gives X's words (rag.news).
+    speaker: str | None = None
+    quote_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
@@ -44,10 +53,17 @@ class Hit:
             "title": c.title,
             "outlet": c.outlet,
             "date": c.date,
+            "date_source": c.date_source,
             "url": c.url,
             "source_path": c.source_path,
             "chunk_id": c.chunk_id,
             "text": c.text,
+            **({"speaker": self.speaker, "quote_type": self.quote_type} if self.speaker else {}),
+            "story_id": c.story or c.article_id,
+            "first_report": self.first_report,
+            "also_reported_by": [
+                {"article_id": a.id, "outlet": a.outlet, "date": a.date, "url": a.url} for a in self.also_reported_by
+            ],
         }
 
 
@@ -86,9 +102,18 @@ class SearchResult:
     query: str
     hits: list[Hit]
     expansion: Expansion
+    #: counts over the candidates the ranking considered (articles, one per story unless all copies)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the date range applied, and whether it was read from the question (rag.dates)
+    time_filter: TimeFilter | None = None
+    news: NewsQuestion | None = None
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {"query": self.query, "hits": [h.to_dict() for h in self.hits]}
+        data: dict[str, Any] = {"query": self.query, "hits": [h.to_dict() for h in self.hits], "facets": self.facets}
+        if self.time_filter is not None:
+            data["time_filter"] = self.time_filter.to_dict()
+        if self.news is not None and self.news.speaker:
+            data["speaker"] = self.news.speaker
         if explain or self.expansion.aliases or self.expansion.translations:
             data["expansions"] = self.expansion.explain()
         return data
@@ -141,9 +166,24 @@ class Retriever:
         mode: Mode = "hybrid",
         per_article: bool = False,
         expand: bool = True,
+        all_copies: bool = False,
+        diverse: int | None = None,
+        infer_time: bool = True,
+        news: bool = True,
     ) -> SearchResult:
+        """The k best passages. One per story unless `all_copies` (the others are listed on the hit);
+        with `diverse` = m, at most m per outlet before any outlet gets more. `news` reads speakers,
+        entities, recency and dates from the question (rag.news); off, the ranking is by relevance only."""
         store = self.store  # one generation for the whole query, even if refresh() runs meanwhile
         filters = filters or Filters()
+        question = analyse(query) if news else NewsQuestion()
+        asked = filters
+        applied: TimeFilter | None = None
+        if filters.since or filters.until:  # given by the caller: it overrides the question
+            applied = TimeFilter(filters.since or "", filters.until or "", from_question=False)
+        elif question.time_filter is not None and infer_time:
+            applied = question.time_filter
+            filters = replace(filters, since=applied.since, until=applied.until)
         expansion = self.expand(query) if expand else Expansion()
         depth = max(self.depth, k * 4)
         runs: list[tuple[list[int], float]] = []
@@ -170,20 +210,119 @@ class Retriever:
         ordered = [row for row, _ in fused]
         scores = dict(fused)
         chunks = store.chunks(ordered[: depth * 2])
-        hits: list[Hit] = []
+        candidates: list[Hit] = []
         seen_articles: set[str] = set()
+        seen_stories: set[str] = set()
         for row in ordered:
             chunk = chunks.get(row)
             if chunk is None:
                 continue
-            if per_article:
-                if chunk.article_id in seen_articles:
-                    continue
-                seen_articles.add(chunk.article_id)
-            hits.append(Hit(rank=len(hits) + 1, score=scores[row], chunk=chunk, similarity=similarity.get(row)))
-            if len(hits) == k:
-                break
-        return SearchResult(query=query, hits=hits, expansion=expansion)
+            story = chunk.story or chunk.article_id
+            if not all_copies and story in seen_stories:
+                continue
+            if per_article and chunk.article_id in seen_articles:
+                continue
+            seen_stories.add(story)
+            seen_articles.add(chunk.article_id)
+            candidates.append(Hit(rank=0, score=scores[row], chunk=chunk, similarity=similarity.get(row)))
+        facets = _facets(candidates)
+        candidates = _rerank_for_news(candidates, question, expansion, k)
+        hits = _diversify(candidates, k, diverse) if diverse else candidates[:k]
+        if not all_copies:
+            _attach_copies(store, hits, chunks, ordered, scores, similarity)
+        for rank, hit in enumerate(hits, 1):
+            hit.rank = rank
+        if not hits and applied is not None and applied.from_question:
+            # Nothing published in the window the question names ("in 1998" may be when it happened,
+            # not when it was reported): search all dates and say the window found nothing.
+            result = self.search(query, k, asked, mode, per_article, expand, all_copies, diverse, infer_time=False, news=news)
+            result.time_filter = replace(applied, matched=False)
+            return result
+        return SearchResult(query=query, hits=hits, expansion=expansion, facets=facets, time_filter=applied, news=question)
+
+
+def _rerank_for_news(candidates: list[Hit], news: NewsQuestion, expansion: Expansion, k: int) -> list[Hit]:
+    """Speakers' own words first; passages naming the asked-about entity first, newest first if asked."""
+    head, tail = candidates[:RERANK_DEPTH], candidates[RERANK_DEPTH:]
+    aliases: dict[str, list[str]] = {}
+    for alias in expansion.aliases:
+        terms = aliases.setdefault(alias.name, [])
+        terms.extend([*lexical_tokens(alias.surface), *alias.term.split(), *alias.variants])
+    if news.speaker:
+        news.speaker_terms = terms_for(news.speaker, aliases)
+        for hit in head:
+            attribution = attribute(hit.chunk.text, news.speaker_terms)
+            hit.speaker, hit.quote_type = news.speaker, attribution.quote_type or "none"
+        head.sort(key=lambda h: -quote_rank(h.quote_type if h.quote_type != "none" else None))
+    if news.entity:
+        news.entity_terms = terms_for(news.entity, aliases)
+        if news.entity_terms:
+            naming = [h for h in head if mentions(f"{h.chunk.title} {h.chunk.text}", news.entity_terms)]
+            others = [h for h in head if h not in naming]
+            if news.latest:
+                naming.sort(key=lambda h: h.chunk.date or "", reverse=True)
+            head = naming + others
+    elif news.latest and not news.speaker:
+        top = sorted(head[:k], key=lambda h: h.chunk.date or "", reverse=True)
+        head = top + head[k:]
+    return head + tail
+
+
+def _facets(candidates: list[Hit]) -> dict[str, dict[str, int]]:
+    outlets: dict[str, int] = {}
+    months: dict[str, int] = {}
+    counted: set[str] = set()
+    for hit in candidates:
+        chunk = hit.chunk
+        if chunk.article_id in counted:
+            continue
+        counted.add(chunk.article_id)
+        outlets[chunk.outlet] = outlets.get(chunk.outlet, 0) + 1
+        if chunk.date:
+            months[chunk.date[:7]] = months.get(chunk.date[:7], 0) + 1
+    return {
+        "outlets": dict(sorted(outlets.items(), key=lambda item: -item[1])),
+        "months": dict(sorted(months.items())),
+    }
+
+
+def _diversify(candidates: list[Hit], k: int, per_outlet: int) -> list[Hit]:
+    """At most `per_outlet` hits per outlet, by score; then the best of the rest if k is not reached."""
+    chosen: list[Hit] = []
+    counts: dict[str, int] = {}
+    rest: list[Hit] = []
+    for hit in candidates:
+        if counts.get(hit.chunk.outlet, 0) < per_outlet:
+            counts[hit.chunk.outlet] = counts.get(hit.chunk.outlet, 0) + 1
+            chosen.append(hit)
+        else:
+            rest.append(hit)
+        if len(chosen) == k:
+            return chosen
+    return chosen + rest[: k - len(chosen)]
+
+
+def _attach_copies(
+    store: IndexStore,
+    hits: list[Hit],
+    chunks: dict[int, StoredChunk],
+    ordered: list[int],
+    scores: dict[int, float],
+    similarity: dict[int, float],
+) -> None:
+    """List each hit's other copies; cite the story's first report when one of its passages was retrieved."""
+    members = store.story_articles([h.chunk.story for h in hits if h.chunk.story])
+    for hit in hits:
+        story = members.get(hit.chunk.story, [])
+        if len(story) < 2:
+            continue
+        first = story[0]
+        if hit.chunk.article_id != first.id:
+            rows = [r for r in ordered if r in chunks and chunks[r].article_id == first.id]
+            if rows:
+                hit.chunk, hit.similarity = chunks[rows[0]], similarity.get(rows[0], hit.similarity)
+        hit.first_report = hit.chunk.article_id == first.id
+        hit.also_reported_by = [a for a in story if a.id != hit.chunk.article_id]
 
 
 def rrf(runs: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[int, float]]:

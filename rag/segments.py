@@ -30,7 +30,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag import lexical
+from rag import lexical, stories
 from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
 
@@ -48,8 +48,9 @@ ROW_SHIFT = 32
 _SCHEMA = """
 CREATE TABLE articles(
     ord INTEGER PRIMARY KEY, id TEXT UNIQUE, title TEXT, outlet TEXT, date TEXT, url TEXT, lang TEXT,
-    source_path TEXT, source_file TEXT, content_hash TEXT, n_chunks INTEGER, first_pos INTEGER);
+    source_path TEXT, source_file TEXT, content_hash TEXT, n_chunks INTEGER, first_pos INTEGER, story TEXT, date_source TEXT);
 CREATE INDEX articles_file ON articles(source_file);
+CREATE INDEX articles_story ON articles(story);
 CREATE TABLE chunks(
     pos INTEGER PRIMARY KEY, chunk_id TEXT, article_ord INTEGER, ordinal INTEGER, text TEXT,
     tokens TEXT, embed_key TEXT);
@@ -86,6 +87,9 @@ class ArticleRecord:
     source_path: str
     source_file: str
     content_hash: str
+    story: str = ""  # rag.stories: the id of the article that founded its story
+    date_source: str | None = None  # "metadata" or "text"
+    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -153,7 +157,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
     for ord_, (article, chunks) in enumerate(zip(data.articles, data.chunks)):
         article_rows.append(
             (ord_, article.id, article.title, article.outlet, article.date, article.url, article.lang, article.source_path,
-             article.source_file, article.content_hash, len(chunks), position)
+             article.source_file, article.content_hash, len(chunks), position, article.story or article.id, article.date_source)
         )
         article_outlet.append(outlets.setdefault(article.outlet, len(outlets)))
         article_lang.append(langs.setdefault(article.lang, len(langs)))
@@ -163,7 +167,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
             chunk_article.append(ord_)
             documents.append(chunk.tokens)
             position += 1
-    db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", article_rows)
+    db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", article_rows)
     db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", chunk_rows)
     columns = lexical.write_postings(directory, documents)
     if word_vectors:
@@ -179,6 +183,10 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         article_lang=np.asarray(article_lang, dtype=np.int16),
         chunk_article=np.asarray(chunk_article, dtype=np.int32),
     )
+    signatures = np.stack([a.signature if a.signature is not None else stories.signature(a.title) for a in data.articles]) if data.articles else np.zeros((0, stories.PERMUTATIONS), np.uint32)
+    keys = stories.band_keys(signatures) if len(signatures) else np.zeros((0, stories.BANDS), np.int64)
+    bands = stories.BandIndex(keys, np.arange(len(signatures), dtype=np.int32))
+    np.savez(directory / "stories.npz", signatures=signatures.astype(np.uint32), band_keys=bands.keys, band_owners=bands.owners)
     matrix = np.concatenate(data.vectors).astype(np.float32) if data.vectors else np.zeros((0, dim), np.float32)
     if matrix.shape != (position, dim):
         raise ValueError(f"segment {directory.name}: {matrix.shape[0]} vectors for {position} chunks")
@@ -214,9 +222,11 @@ class StoredArticle:
     content_hash: str
     n_chunks: int
     first_pos: int
+    story: str
+    date_source: str | None
 
 
-_ARTICLE_COLUMNS = "ord, id, title, outlet, date, url, lang, source_path, source_file, content_hash, n_chunks, first_pos"
+_ARTICLE_COLUMNS = "ord, id, title, outlet, date, url, lang, source_path, source_file, content_hash, n_chunks, first_pos, story, date_source"
 
 
 class Segment:
@@ -234,6 +244,7 @@ class Segment:
         self._live: np.ndarray | None = None
         self._dense: faiss.Index | None = None
         self._postings: lexical.Postings | None = None
+        self._story_arrays: dict[str, np.ndarray] | None = None
 
     def _column(self, name: str) -> np.ndarray:
         if self._columns is None:  # read on first filter or search: an update's lookups never need them
@@ -336,7 +347,7 @@ class Segment:
 
     def articles_where(self, column: str, values: Sequence[str]) -> list[StoredArticle]:
         """Articles (deleted ones too) whose `column` (id or source_file) is one of `values`."""
-        if column not in {"id", "source_file"}:
+        if column not in {"id", "source_file", "story"}:
             raise ValueError(column)
         found = []
         for start in range(0, len(values), 500):
@@ -344,6 +355,32 @@ class Segment:
             sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({','.join('?' * len(part))})"
             found.extend(StoredArticle(self.number, *row) for row in self.db.execute(sql, part))
         return found
+
+    # --- stories --------------------------------------------------------------------
+
+    def _stories(self) -> dict[str, np.ndarray]:
+        if self._story_arrays is None:
+            with np.load(self.path / "stories.npz") as arrays:
+                self._story_arrays = {key: arrays[key] for key in arrays.files}
+        return self._story_arrays
+
+    def signatures(self) -> np.ndarray:
+        return self._stories()["signatures"]
+
+    def story_members(self, keys: np.ndarray) -> list[stories.Member]:
+        """Live articles of this segment that share a band key with `keys` (story candidates)."""
+        arrays = self._stories()
+        left = np.searchsorted(arrays["band_keys"], keys, side="left")
+        right = np.searchsorted(arrays["band_keys"], keys, side="right")
+        ords = sorted({int(o) for lo, hi in zip(left, right) for o in arrays["band_owners"][lo:hi]} - self._deleted)
+        if not ords:
+            return []
+        marks = ",".join("?" * len(ords))
+        rows = self.db.execute(f"SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords).fetchall()
+        return [stories.Member(id_, story, day_number(date), arrays["signatures"][ord_]) for ord_, id_, story, date in rows]
+
+    def story_articles(self, story_ids: Sequence[str]) -> list[StoredArticle]:
+        return [a for a in self.articles_where("story", story_ids) if a.ord not in self._deleted]
 
     def is_deleted(self, ord_: int) -> bool:
         return ord_ in self._deleted
@@ -389,7 +426,8 @@ def read_for_merge(segment: Segment, data: SegmentInput) -> None:
         vectors = dense.reconstruct_batch(np.array(positions, dtype=np.int64)) if positions else np.zeros((0, dense.d), np.float32)
         record = ArticleRecord(
             article.id, article.title, article.outlet, article.date, article.url, article.lang,
-            article.source_path, article.source_file, article.content_hash,
+            article.source_path, article.source_file, article.content_hash, article.story, article.date_source,
+            segment.signatures()[article.ord],
         )
         data.add(record, chunks_by_article.get(article.ord, []), vectors, count_terms=False)
     for term, name, vector in read_terms(segment.db):
@@ -411,3 +449,13 @@ __all__ = [
     "split_row",
     "write_segment",
 ]
+
+
+class SegmentStories(stories.StorySource):
+    """A segment as a source of story candidates."""
+
+    def __init__(self, segment: Segment) -> None:
+        self.segment = segment
+
+    def members(self, keys: np.ndarray) -> list[stories.Member]:
+        return self.segment.story_members(keys)

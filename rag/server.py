@@ -32,8 +32,7 @@ from pydantic import BaseModel, Field
 from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, history_pairs, source_line
 from rag.claims import Claim
 from rag.config import Settings
-from rag.corpus import parse_date
-from rag.errors import RagError
+from rag.errors import FilterError, RagError
 from rag.store import Filters
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -49,11 +48,20 @@ BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server 
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, description="Question or keywords, any language.")
     k: int = Field(5, ge=1, description="Number of passages.")
-    outlet: str | None = None
-    since: str | None = Field(None, description="YYYY-MM-DD")
-    until: str | None = Field(None, description="YYYY-MM-DD")
+    outlet: str | None = Field(None, description="Only this outlet, in either script or as a domain.")
+    since: str | None = Field(None, description="YYYY-MM-DD (or YYYY-MM, YYYY)")
+    until: str | None = Field(None, description="YYYY-MM-DD (or YYYY-MM, YYYY)")
     lang: str | None = None
     per_article: bool = False
+    all_copies: bool = Field(False, description="Every copy of a story, not one hit per story.")
+    diverse: int | None = Field(None, ge=1, description="At most this many passages per outlet (then by score).")
+
+
+class Copy(BaseModel):
+    article_id: str
+    outlet: str
+    date: str | None
+    url: str | None
 
 
 class Hit(BaseModel):
@@ -63,15 +71,32 @@ class Hit(BaseModel):
     title: str
     outlet: str
     date: str | None
+    date_source: str | None = None
     url: str | None
     source_path: str
     chunk_id: str
     text: str
+    speaker: str | None = None
+    quote_type: str | None = None
+    story_id: str
+    first_report: bool
+    also_reported_by: list[Copy]
+
+
+class TimeFilterModel(BaseModel):
+    since: str
+    until: str
+    from_question: bool
+    text: str | None = None
+    matched: bool | None = None
 
 
 class SearchResponse(BaseModel):
     query: str
     hits: list[Hit]
+    facets: dict[str, dict[str, int]]
+    time_filter: TimeFilterModel | None = None
+    speaker: str | None = None
     expansions: list[dict[str, Any]] | None = None
 
 
@@ -345,10 +370,10 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
             raise HTTPException(422, f"k is over the limit of {settings.max_k}")
 
     def filters(outlet: str | None, since: str | None, until: str | None = None, lang: str | None = None) -> Filters:
-        for name, value in (("since", since), ("until", until)):
-            if value and parse_date(value) is None:
-                raise HTTPException(422, f"{name} {value!r} is not a date; use YYYY-MM-DD")
-        return Filters(outlet=outlet, since=parse_date(since), until=parse_date(until), lang=lang)
+        try:
+            return Filters.parse(outlet, since, until, lang)
+        except FilterError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -364,7 +389,8 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         check_question(body.query, body.k)
         engine.retriever.refresh()
         result = engine.retriever.search(
-            body.query, k=body.k, filters=filters(body.outlet, body.since, body.until, body.lang), per_article=body.per_article
+            body.query, k=body.k, filters=filters(body.outlet, body.since, body.until, body.lang), per_article=body.per_article,
+            all_copies=body.all_copies, diverse=body.diverse,
         )
         return result.to_dict()
 

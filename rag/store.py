@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections import Counter, defaultdict
@@ -38,11 +39,11 @@ from typing import Any
 import numpy as np
 
 from rag import lexical
-from rag.errors import IndexMismatchError, IndexMissingError
+from rag.errors import FilterError, IndexMismatchError, IndexMissingError
 from rag.segments import Segment, StoredArticle, make_row, split_row
 from rag.vocabulary import Vocabulary
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 
 @dataclass
@@ -126,6 +127,8 @@ class StoredChunk:
     url: str | None
     lang: str
     source_path: str
+    story: str = ""
+    date_source: str | None = None
 
 
 @dataclass
@@ -158,6 +161,27 @@ class Filters:
 
     def active(self) -> bool:
         return any((self.outlet, self.since, self.until, self.lang))
+
+    @classmethod
+    def parse(cls, outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None) -> "Filters":
+        """Filters as typed on any surface (CLI, API, LangChain), validated the same way everywhere:
+        dates are YYYY-MM-DD (or YYYY-MM, YYYY); a bad one is an error, never ignored."""
+        from rag.corpus import parse_date
+
+        bounds: list[str | None] = []
+        for name, given in (("since", since), ("until", until)):
+            value = (given or "").strip() or None
+            if value and not _PARTIAL_DATE.match(value):
+                value = parse_date(value)
+                if value is None:
+                    raise FilterError(f"{name} {given!r} is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
+            bounds.append(value)
+        if bounds[0] and bounds[1] and date_bound(bounds[0], end=False) > date_bound(bounds[1], end=True):
+            raise FilterError(f"since {bounds[0]} is after until {bounds[1]}; swap them")
+        return cls(outlet=(outlet or "").strip() or None, since=bounds[0], until=bounds[1], lang=(lang or "").strip() or None)
+
+
+_PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
 
 
 def date_bound(value: str, end: bool) -> int:
@@ -255,6 +279,29 @@ class IndexStore:
             return []
         return [a for s in self.segments for a in s.articles_where(column, values) if not s.is_deleted(a.ord)]
 
+    def story_articles(self, story_ids: Sequence[str]) -> dict[str, list[StoredArticle]]:
+        """Live articles of each story, earliest first (the first is the story's first report)."""
+        found: dict[str, list[StoredArticle]] = defaultdict(list)
+        ids = list(dict.fromkeys(story_ids))
+        if ids:
+            for segment in self.segments:
+                for article in segment.story_articles(ids):
+                    found[article.story].append(article)
+        for members in found.values():
+            members.sort(key=lambda a: (a.date or "9999", a.id))
+        return dict(found)
+
+    def story_count(self) -> int:
+        stories: set[str] = set()
+        for segment in self.segments:
+            if segment._deleted:
+                marks = ",".join("?" * len(segment._deleted))
+                rows = segment.db.execute(f"SELECT DISTINCT story FROM articles WHERE ord NOT IN ({marks})", sorted(segment._deleted))
+            else:
+                rows = segment.db.execute("SELECT DISTINCT story FROM articles")
+            stories.update(s for (s,) in rows)
+        return len(stories)
+
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
         article = self.find_articles([article_id]).get(article_id)
         if article is None:
@@ -275,9 +322,19 @@ class IndexStore:
 
     # --- search ------------------------------------------------------------------------
 
+    def resolve_outlet(self, name: str) -> list[str]:
+        """The indexed outlets `name` means (either script, a domain); an unknown one is an error listing them."""
+        from rag.outlets import resolve_outlet
+
+        known = self.outlet_names()
+        found = resolve_outlet(name, known)
+        if not found:
+            raise FilterError(f"unknown outlet {name!r}; this index has: {', '.join(known) or 'none'}")
+        return found
+
     def _masks(self, filters: Filters | None) -> list[np.ndarray | None]:
         f = filters or Filters()
-        outlets = [f.outlet] if f.outlet else None
+        outlets = self.resolve_outlet(f.outlet) if f.outlet else None
         since = date_bound(f.since, end=False) if f.since else None
         until = date_bound(f.until, end=True) if f.until else None
         return [s.mask(outlets, since, until, f.lang) for s in self.segments]
@@ -365,6 +422,7 @@ class IndexStore:
         return {
             "articles": m.articles,
             "chunks": m.chunks,
+            "stories": self.story_count(),
             "outlets": self.outlet_counts(),
             "embedder": m.embedder,
             "index_dir": str(self.index_dir),
@@ -388,7 +446,7 @@ class IndexStore:
 
 
 _CHUNK_SELECT = """
-SELECT c.pos, c.chunk_id, a.id, c.ordinal, c.text, a.title, a.outlet, a.date, a.url, a.lang, a.source_path
+SELECT c.pos, c.chunk_id, a.id, c.ordinal, c.text, a.title, a.outlet, a.date, a.url, a.lang, a.source_path, a.story, a.date_source
 FROM chunks c JOIN articles a ON a.ord = c.article_ord
 """
 

@@ -9,7 +9,7 @@ import rag.indexing as indexing
 import rag.segments as segments
 from rag.embeddings import HashEmbedder as ModelFreeEmbedder
 from rag.embeddings import load_embedder
-from rag.errors import ModelError
+from rag.errors import FilterError, ModelError
 from rag.indexing import IndexWriter, plan_merge
 from rag.retrieval import Retriever
 from rag.store import Filters, IndexStore, SegmentRef
@@ -210,9 +210,16 @@ def test_big_segments_get_an_hnsw_graph_with_high_recall(tmp_path, monkeypatch):
         positions, _ = segment.dense_search(q, 10, None)
         recalls.append(float(np.mean(exact[positions] @ q >= tenth - 1e-6)))
     assert np.mean(recalls) >= 0.95
-    # a narrow filter is scored exactly
-    only = Retriever(store, embedder).search("كلمة1 كلمة2", k=3, mode="dense", filters=Filters(outlet="nobody"))
-    assert only.hits == []
+    # a narrow filter is scored exactly over the rows it leaves
+    mask = np.zeros(900, dtype=bool)
+    mask[rng.choice(900, 40, replace=False)] = True
+    q = exact[0]
+    positions, scores = segment.dense_search(q, 5, mask)
+    allowed = np.flatnonzero(mask)
+    assert set(positions) <= set(allowed)
+    assert np.allclose(scores, np.sort(exact[allowed] @ q)[::-1][:5], atol=1e-5)
+    with pytest.raises(FilterError, match="unknown outlet 'nobody'"):
+        Retriever(store, embedder).search("كلمة1", k=3, filters=Filters(outlet="nobody"))
 
 
 def test_merge_policy_merges_adjacent_tiers():
@@ -229,3 +236,28 @@ def test_hash_embedder_from_settings():
     assert embedder.id == "hash:384" and embedder.embed_passages(["a b"]).shape == (1, 384)
     with pytest.raises(ModelError, match="hash:384"):
         load_embedder("hash:big")
+
+
+def test_crash_before_the_swap_loses_nothing(news_corpus, tmp_path, monkeypatch):
+    """Segments written but never committed: the old generation stays live, the next run finishes."""
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    before = IndexStore.open(idx)
+    write_article(news_corpus, "d.md", "حلب", "معارك في حلب.", outlet="SANA")
+    (news_corpus / "b.md").unlink()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(indexing, "write_manifest", crash)
+    with pytest.raises(KeyboardInterrupt):
+        writer(idx).update(news_corpus)
+    monkeypatch.undo()
+    live = IndexStore.open(idx)
+    assert live.path == before.path and live.manifest.articles == 3 and live.find_articles(["b"])
+    embedder = HashEmbedder()
+    report = writer(idx, embedder).update(news_corpus)
+    assert (report.added, report.removed, report.chunks_embedded) == (1, 1, 0)  # its vector was kept
+    after = IndexStore.open(idx)
+    assert after.manifest.articles == 3 and not after.find_articles(["b"]) and after.find_articles(["d"])
+    assert sorted(p.name for p in idx.glob("seg-*")) == sorted({r.name for r in after.manifest.segments} | {r.name for r in before.manifest.segments})

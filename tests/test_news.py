@@ -1,0 +1,190 @@
+"""Multi-outlet news: story clusters, outlet names, dates, time expressions, speakers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rag.corpus import clean_text
+from rag.dates import date_in_text, time_filter
+from rag.errors import FilterError
+from rag.indexing import IndexWriter
+from rag.news import analyse, attribute
+from rag.outlets import resolve_outlet
+from rag.retrieval import Retriever
+from rag.stories import signature, similarity
+from rag.store import Filters, IndexStore
+
+from helpers import HashEmbedder, write_article
+
+WIRE = (
+    "أعلنت وزارة الخارجية الروسية أن الوزير سيرغي لافروف سيزور دمشق الأسبوع المقبل لبحث الوضع في الرقة ودير الزور. "
+    "وقال لافروف في مؤتمر صحفي إن «معركة الرقة ستبدأ قريبا وإن التنسيق مع واشنطن ضروري». "
+    "وأضاف أن موسكو تدعم الحل السياسي في سوريا وأن محادثات جنيف يجب أن تستأنف في أقرب وقت ممكن. "
+    "وكانت القوات الحكومية قد تقدمت في ريف حلب الشرقي خلال الأيام الماضية وسط غارات مكثفة."
+)
+
+
+def _feed(root, name, records):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+
+
+def _index(tmp_path, records, name="feed.jsonl"):
+    corpus = tmp_path / "corpus"
+    _feed(corpus, name, records)
+    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=200, chunk_overlap_tokens=20).update(corpus)
+    return corpus, IndexStore.open(tmp_path / "idx")
+
+
+NEWS = [
+    {"id": "sana-1", "title": "لافروف: معركة الرقة قريبة", "text": WIRE, "outlet": "SANA", "date": "2018-06-02", "url": "https://sana.sy/1"},
+    {"id": "jaz-1", "title": "لافروف يتحدث عن الرقة", "text": WIRE + " وتابع الوزير حديثه.", "outlet": "Al Jazeera", "date": "2018-06-03"},
+    {"id": "jaz-2", "title": "النفط", "text": "ارتفعت أسعار النفط بعد قرار أوبك خفض الإنتاج، وقال محللون إن الأسعار ستواصل الصعود.", "outlet": "Al Jazeera", "date": "2018-07-10"},
+    {"id": "bbc-1", "title": "الرقة", "text": "تحدث مسؤولون في الرقة عن نقص المياه والكهرباء في المدينة بعد المعارك، وذكر لافروف في سياق آخر.", "outlet": "BBC Arabic", "date": "2018-07-20"},
+]
+
+
+def test_copies_are_one_story_and_search_shows_one_hit_per_story(tmp_path):
+    corpus, store = _index(tmp_path, NEWS)
+    assert similarity(signature(WIRE), signature(WIRE + " وتابع الوزير حديثه.")) >= 0.6
+    assert store.status()["stories"] == 3
+    retriever = Retriever(store, HashEmbedder())
+    hits = retriever.search("معركة الرقة لافروف", k=5).hits
+    stories = [h.chunk.story for h in hits]
+    assert len(stories) == len(set(stories))
+    wire = next(h for h in hits if h.chunk.story == "sana-1")
+    assert wire.chunk.article_id == "sana-1" and wire.first_report  # the earliest report is cited
+    assert [a.id for a in wire.also_reported_by] == ["jaz-1"]
+    data = wire.to_dict()
+    assert data["story_id"] == "sana-1" and data["also_reported_by"][0] == {"article_id": "jaz-1", "outlet": "Al Jazeera", "date": "2018-06-03", "url": None}
+    every = retriever.search("معركة الرقة لافروف", k=5, all_copies=True).hits
+    assert {"sana-1", "jaz-1"} <= {h.chunk.article_id for h in every}
+    # incremental: a later copy joins the story without re-reading anything else
+    _feed(corpus, "later.jsonl", [{"id": "sky-1", "title": "لافروف والرقة", "text": WIRE, "outlet": "Sky News Arabia", "date": "2018-06-04"}])
+    IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=200, chunk_overlap_tokens=20).update(corpus)
+    store = IndexStore.open(tmp_path / "idx")
+    assert store.find_articles(["sky-1"])["sky-1"].story == "sana-1" and store.status()["stories"] == 3
+
+
+def test_a_copy_months_later_is_another_story(tmp_path):
+    late = dict(NEWS[1], id="late", date="2018-09-30")
+    _, store = _index(tmp_path, [NEWS[0], late])
+    assert store.find_articles(["late"])["late"].story == "late"
+
+
+def test_facets_and_diverse(tmp_path):
+    _, store = _index(tmp_path, NEWS)
+    retriever = Retriever(store, HashEmbedder())
+    result = retriever.search("الرقة", k=3, all_copies=True)
+    assert result.facets["outlets"]["Al Jazeera"] == 2 and set(result.facets["months"]) == {"2018-06", "2018-07"}
+    diverse = retriever.search("الرقة لافروف النفط", k=3, all_copies=True, diverse=1).hits
+    assert len({h.chunk.outlet for h in diverse}) == 3
+
+
+def test_outlet_names_in_either_script(tmp_path):
+    _, store = _index(tmp_path, NEWS)
+    retriever = Retriever(store, HashEmbedder())
+    for typed in ("الجزيرة", "al jazeera", "aljazeera.net", "AL-JAZEERA"):
+        hits = retriever.search("الرقة", k=5, filters=Filters(outlet=typed)).hits
+        assert hits and {h.chunk.outlet for h in hits} == {"Al Jazeera"}, typed
+    with pytest.raises(FilterError, match="this index has: .*SANA"):
+        retriever.search("الرقة", filters=Filters(outlet="Le Monde"))
+    assert resolve_outlet("bbc", ["BBC Arabic", "SANA"]) == ["BBC Arabic"]
+
+
+def test_time_expression_becomes_a_filter_unless_overridden(tmp_path):
+    _, store = _index(tmp_path, NEWS)
+    retriever = Retriever(store, HashEmbedder())
+    result = retriever.search("ماذا حدث في الرقة في تموز 2018؟", k=5)
+    assert result.time_filter.to_dict() == {"since": "2018-07-01", "until": "2018-07-31", "from_question": True, "text": "تموز 2018"}
+    assert result.hits and all(h.chunk.date.startswith("2018-07") for h in result.hits)
+    given = retriever.search("What happened in Raqqa in July 2018?", k=5, filters=Filters.parse(since="2018-06-01", until="2018-06-30"))
+    assert given.time_filter.from_question is False and all(h.chunk.date.startswith("2018-06") for h in given.hits)
+    empty = retriever.search("الرقة في أيار 2017", k=5)  # nothing then: searched all dates, and said so
+    assert empty.hits and empty.time_filter.matched is False
+
+
+@pytest.mark.parametrize(
+    "question, window",
+    [
+        ("What happened in Hodeidah in May 2018?", ("2018-05-01", "2018-05-31")),
+        ("What did Trump say in the last week of June 2018?", ("2018-06-24", "2018-06-30")),
+        ("ماذا حدث في أيار 2018؟", ("2018-05-01", "2018-05-31")),
+        ("early July 2018", ("2018-07-01", "2018-07-10")),
+        ("between June and August 2018", ("2018-06-01", "2018-08-31")),
+        ("أواخر حزيران 2018", ("2018-06-21", "2018-06-30")),
+        ("ماذا قال لافروف في 12 يونيو 2018", ("2018-06-12", "2018-06-12")),
+        ("news in 2017", ("2017-01-01", "2017-12-31")),
+    ],
+)
+def test_time_filters(question, window):
+    found = time_filter(question)
+    assert found is not None and (found.since, found.until) == window
+
+
+def test_no_time_filter_without_a_date():
+    assert time_filter("What did Lavrov say about Raqqa?") is None
+    assert time_filter("كتاب 2018 الجديد") is None
+
+
+@pytest.mark.parametrize(
+    "text, date",
+    [
+        ("موسكو - 12 حزيران/يونيو 2018 (سانا) - قال الوزير", "2018-06-12"),
+        ("تونس في 3 جانفي 2017 - أعلنت الحكومة", "2017-01-03"),
+        ("دمشق في 5 كانون الثاني 2018", "2018-01-05"),
+        ("الرياض 15 رمضان 1439 هـ - أعلنت", "2018-05-30"),
+        ("Published 2018-06-03T10:00 by", "2018-06-03"),
+        ("١٢/٠٦/٢٠١٨ القاهرة", "2018-06-12"),
+        ("Posted June 5, 2018", "2018-06-05"),
+        ("لا تاريخ هنا", None),
+    ],
+)
+def test_dates_in_text(text, date):
+    assert date_in_text(text) == date
+
+
+def test_undated_article_takes_its_dateline_date(tmp_path):
+    _, store = _index(tmp_path, [{"id": "x", "title": "خبر", "text": "دمشق في 5 كانون الثاني 2018 - " + WIRE}])
+    article = store.find_articles(["x"])["x"]
+    assert (article.date, article.date_source) == ("2018-01-05", "text")
+
+
+def test_speakers_and_quote_types():
+    lavrov = ["لافروف"]
+    assert attribute("وقال لافروف في مؤتمر صحفي إن «معركة الرقة ستبدأ قريبا».", lavrov).quote_type == "direct"
+    assert attribute("وأكد لافروف أن التنسيق مع واشنطن ضروري.", lavrov).quote_type == "reported"
+    assert attribute("التقى لافروف نظيره الأمريكي في جنيف.", lavrov).quote_type == "mention"
+    assert attribute("لا ذكر للوزير هنا.", lavrov).quote_type is None
+    assert analyse("What did Lavrov say about Raqqa?").speaker == "lavrov"
+    assert analyse("ماذا قال لافروف عن الرقة؟").speaker == "لافروف"
+    assert analyse("What is the latest news about Hodeidah?").entity == "hodeidah"
+    assert analyse("What is the latest news about Hodeidah?").latest
+
+
+def test_speaker_questions_put_the_speakers_words_first(tmp_path):
+    _, store = _index(tmp_path, NEWS)
+    hits = Retriever(store, HashEmbedder()).search("ماذا قال لافروف عن الرقة؟", k=3).hits
+    assert hits[0].quote_type == "direct" and hits[0].speaker == "لافروف"
+    assert hits[0].to_dict()["quote_type"] == "direct"
+
+
+def test_page_furniture_of_the_development_outlets_is_removed():
+    body, removed = clean_text(
+        "نص الخبر الأول.\nللمزيد - الشرق الأوسط: إيران تطغى\nفرانس 24/ أ ف ب/ رويترز\n"
+        "يمكنكم استلام إشعارات بأهم الموضوعات بعد تحميل أحدث نسخة من تطبيق بي بي سي عربي على هاتفكم المحمول.\n------\nنص ثان."
+    )
+    assert body == "نص الخبر الأول.\nنص ثان." and len(removed) == 4
+
+
+def test_filters_are_validated_the_same_everywhere():
+    with pytest.raises(FilterError, match="since 'june' is not a date"):
+        Filters.parse(since="june")
+    with pytest.raises(FilterError, match="after until"):
+        Filters.parse(since="2018-07-01", until="2018-06-01")
+    assert Filters.parse(since="2018-06", until="2018").since == "2018-06"
+
+
+def test_signatures_are_stable():
+    assert np.array_equal(signature("نص واحد هنا للتجربة فقط لا غير"), signature("نص واحد هنا للتجربة فقط لا غير"))
