@@ -30,7 +30,7 @@ from langchain_core.output_parsers import StrOutputParser
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
 from rag.config import Settings
 from rag.errors import RagError
-from rag.language import detect_language, lexical_tokens, light_stem
+from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
 from rag.prompts import load_prompt
 from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.store import Filters
@@ -50,6 +50,8 @@ ABSTAIN_SIMILARITY = {"same": 0.815, "cross": 0.755}
 # answered 25–30% of near misses; higher ones abstained more without fewer false answers.
 QUOTE_RELEVANCE = 0.89
 QUOTE_RELEVANCE_COVERED = 0.86
+# --compare-outlets: sections for at most this many outlets (the issue's "up to 5").
+COMPARE_OUTLETS = 5
 # e5 scores a question against a sentence in its own language higher than against the same
 # content in another: ~.07 for matching sentences and ~.03 for unrelated ones on aligned XQuAD
 # en/ar sentences (rag/claims.py). Without this an English photo caption inside an Arabic
@@ -75,6 +77,16 @@ MESSAGES = {
         "fr": "Les sources indiquent (dans leur langue; aucun modèle n'est configuré pour les traduire) :",
     },
     "translation": {"en": "machine translation", "ar": "ترجمة آلية", "fr": "traduction automatique"},
+    "compare": {
+        "en": "How {n} outlets reported it (each in its own words, earliest first):",
+        "ar": "كيف نقلت {n} وسائل إعلام الخبر (كل منها بكلماتها، الأقدم أولا):",
+        "fr": "Comment {n} médias l'ont rapporté (chacun dans ses mots, le plus ancien d'abord) :",
+    },
+    "compare_span": {
+        "en": "First reported by {first} on {first_date}; the latest of these is {last}, {last_date}.",
+        "ar": "أول من نقله {first} في {first_date}؛ وآخرها {last} في {last_date}.",
+        "fr": "Rapporté d'abord par {first} le {first_date}; le plus récent : {last}, {last_date}.",
+    },
 }
 
 
@@ -94,6 +106,11 @@ class Reference:
     url: str | None
     source_path: str
     quote: str
+    #: for "what did X say" questions: X, and whether the passage quotes X directly, reports X's words or mentions X
+    speaker: str | None = field(default=None, kw_only=True)
+    quote_type: str | None = field(default=None, kw_only=True)
+    #: other copies of the same story (rag.stories): {article_id, outlet, date, url}
+    also_reported_by: list[dict[str, Any]] = field(default_factory=list, kw_only=True)
 
 
 @dataclass
@@ -101,14 +118,32 @@ class Citation(Reference):
     """A passage that a kept claim (or a quote) uses."""
 
     #: the quote rendered in the asker's language when it is in another one (machine translation)
-    translation: Translation | None = None
+    translation: Translation | None = field(default=None, kw_only=True)
 
 
 @dataclass
 class Source(Reference):
     """A passage given to the model, with its retrieval score."""
 
-    score: float = 0.0
+    score: float = field(default=0.0, kw_only=True)
+
+
+@dataclass
+class OutletReport:
+    """One outlet's section of a `--compare-outlets` answer."""
+
+    outlet: str
+    date: str | None
+    summary: str  # the outlet's own sentence, verbatim
+    citations: list[int]
+    speaker: str | None = None
+    quote_type: str | None = None
+    translation: Translation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["translation"] = self.translation.to_dict() if self.translation else None
+        return data
 
 
 @dataclass
@@ -126,6 +161,15 @@ class Answer:
     claims: list[Claim] = field(default_factory=list)
     #: what the decision to answer, quote or abstain was based on (shown by --json)
     signals: dict[str, Any] = field(default_factory=dict)
+    #: --compare-outlets: one section per outlet
+    outlets: list[OutletReport] = field(default_factory=list)
+    #: the date range searched, when the question named one (rag.dates)
+    time_filter: dict[str, Any] | None = None
+
+    @property
+    def as_of(self) -> str | None:
+        """The newest report cited: an answer about a developing story holds as of that date."""
+        return max((c.date[:10] for c in self.citations if c.date), default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +183,9 @@ class Answer:
             "sources": [asdict(s) for s in self.sources],
             "timings": self.timings,
             "signals": self.signals,
+            "as_of": self.as_of,
+            **({"outlets": [o.to_dict() for o in self.outlets]} if self.mode == "compare" else {}),
+            **({"time_filter": self.time_filter} if self.time_filter else {}),
         }
 
     def sources_block(self) -> str:
@@ -147,6 +194,9 @@ class Answer:
         lines = []
         for c in self.citations:
             lines.append(source_line(c))
+            if c.also_reported_by:
+                copies = ", ".join(f"{a['outlet']} ({a['date'] or 'undated'})" for a in c.also_reported_by[:5])
+                lines.append(f"    also reported by: {copies}")
             if self.mode == "generated":  # quotes are already the answer text otherwise
                 lines.append(f"    “{c.quote}”")
             if c.translation is not None and self.mode == "generated":
@@ -412,6 +462,7 @@ class AnswerEngine:
         def done(answer: Answer, replaced: bool = False) -> Event:
             answer.timings["total_s"] = round(time.perf_counter() - started, 3)
             answer.signals = signals
+            answer.time_filter = result.time_filter.to_dict() if result.time_filter else None
             return Event("answer", answer=answer, replaced=replaced)
 
         if self.should_abstain(language, hits):
@@ -486,6 +537,67 @@ class AnswerEngine:
             yield done(answer, replaced=bool(streamed))
             return
         yield done(self._abstained(question, standalone, language, sources, timings, claims), replaced=bool(streamed))
+
+    def compare(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
+        """How the outlets reported it: one cited section per outlet (up to COMPARE_OUTLETS), each with
+        the outlet's own best sentence, its date and, for a speaker question, whose words they are."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            raise RagError("the question is empty; ask something")
+        language = detect_language(question)
+        self.retriever.refresh()
+        result = self.retriever.search(question, k=max(k or 0, COMPARE_OUTLETS * 2), filters=filters, diverse=1)
+        first_per_outlet: dict[str, Hit] = {}
+        for hit in result.hits:
+            first_per_outlet.setdefault(hit.chunk.outlet, hit)
+        hits = list(first_per_outlet.values())[:COMPARE_OUTLETS]
+        timings: dict[str, float | None] = {"retrieve_s": round(time.perf_counter() - started, 3), "sources_s": None, "first_token_s": None}
+        sources = [_source(n, h, h.chunk.text[:300]) for n, h in enumerate(hits, 1)]
+        time_filter = result.time_filter.to_dict() if result.time_filter else None
+        gate = ABSTAIN_SIMILARITY[self._kind(language, hits)] if hits else 1.0
+        hits = [h for h in hits if h.similarity is None or h.similarity >= gate]
+        if not hits:
+            answer = self._abstained(question, question, language, sources, timings)
+            answer.time_filter, answer.timings["total_s"] = time_filter, round(time.perf_counter() - started, 3)
+            return answer
+        key = self.key_term.find(question, hits, result.expansion)
+        glossary = Glossary.for_question(result.expansion, self.curated)
+        query = self.retriever.embedder.embed_queries([question])[0]
+        hits.sort(key=lambda h: (h.chunk.date or "9999", h.chunk.outlet))  # reports in the order they came out
+        citations, reports, lines = [], [], []
+        for n, hit in enumerate(hits, 1):
+            sentence = self._best_sentence(hit, query, key)
+            citation = self._cite_hit(n, hit, sentence, language, glossary)
+            citations.append(citation)
+            words = f" ({hit.quote_type} quote of {hit.speaker})" if hit.quote_type in ("direct", "reported") else ""
+            reports.append(OutletReport(hit.chunk.outlet, hit.chunk.date, sentence, [n], citation.speaker, citation.quote_type,
+                                        citation.translation))
+            lines.append(f"{hit.chunk.outlet}, {hit.chunk.date or 'undated'}{words}: “{sentence}” [{n}]")
+            if citation.translation is not None:
+                lines.append(f"    ({message('translation', language)}) {citation.translation.text}")
+        dated = [h for h in hits if h.chunk.date]
+        if len(dated) >= 2:
+            lines.append(message("compare_span", language).format(
+                n=len(hits), first=dated[0].chunk.outlet, first_date=dated[0].chunk.date[:10],
+                last=dated[-1].chunk.outlet, last_date=dated[-1].chunk.date[:10]))
+        header = message("compare", language).format(n=len(hits))
+        timings["total_s"] = round(time.perf_counter() - started, 3)
+        return Answer(question, "\n".join([header, *lines]), language, False, citations, sources, timings, "compare",
+                      question, [], {"outlets_covered": len(hits)}, reports, time_filter)
+
+    def _best_sentence(self, hit: Hit, query: np.ndarray, key: set[str] | None) -> str:
+        sentences = [s for s in split_sentences(hit.chunk.text) if len(s) > 20] or [hit.chunk.text[:300]]
+        if key:
+            sentences = [s for s in sentences if key & set(lexical_tokens(s))] or sentences
+        vectors = self.retriever.embedder.embed_passages(sentences)
+        return sentences[int(np.argmax(vectors @ query))]
+
+    def _cite_hit(self, n: int, hit: Hit, quote: str, language: str, glossary: Glossary) -> Citation:
+        citation = _citation(n, hit, quote)
+        if self.translator is not None and detect_language(quote) != language:
+            citation.translation = self.translator.translate(quote, language, glossary)
+        return citation
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -562,14 +674,23 @@ def _short(title: str, limit: int = 60) -> str:
     return title if len(title) <= limit else title[:limit].rsplit(" ", 1)[0] + "…"
 
 
+def _news_fields(hit: Hit) -> dict[str, Any]:
+    return {
+        "speaker": hit.speaker if hit.quote_type in ("direct", "reported", "mention") else None,
+        "quote_type": hit.quote_type if hit.quote_type in ("direct", "reported", "mention") else None,
+        "also_reported_by": [{"article_id": a.id, "outlet": a.outlet, "date": a.date, "url": a.url} for a in hit.also_reported_by],
+    }
+
+
 def _citation(n: int, hit: Hit, quote: str) -> Citation:
     c = hit.chunk
-    return Citation(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, quote)
+    return Citation(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, quote, **_news_fields(hit))
 
 
 def _source(n: int, hit: Hit, text: str) -> Source:
     c = hit.chunk
-    return Source(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, text, round(float(hit.score), 6))
+    return Source(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, text, score=round(float(hit.score), 6),
+                  **_news_fields(hit))
 
 
 def _curated_pairs(retriever: Retriever) -> dict[str, list[str]]:

@@ -231,6 +231,12 @@ def search(
             typer.echo(f"    also reported by: {copies}{more}")
 
 
+def _time_filter(answer: Any) -> Any:
+    from rag.dates import TimeFilter
+
+    return TimeFilter(**answer.time_filter) if answer.time_filter else None
+
+
 def _echo_time_filter(time_filter: Any) -> None:
     if time_filter is None or not time_filter.from_question:
         return
@@ -250,6 +256,8 @@ def _print_answer_footer(answer: Any) -> None:
     block = answer.sources_block()
     if block and not answer.abstained:
         typer.echo("\n" + block)
+        if answer.as_of and len({c.date for c in answer.citations if c.date}) > 1:
+            typer.echo(f"(as of {answer.as_of}, the newest report cited)")
 
 
 def _stream_answer(engine: Any, question: str, history: list[tuple[str, str]], k: int | None, filters: Any) -> Any:
@@ -292,6 +300,7 @@ def ask(
     since: SinceOpt = None,
     until: UntilOpt = None,
     lang: LangOpt = None,
+    compare_outlets: Annotated[bool, typer.Option("--compare-outlets", help="How the outlets reported it: one cited section per outlet (up to 5).")] = False,
     index: IndexOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -303,6 +312,15 @@ def ask(
     filters = Filters.parse(outlet, since, until, lang)
     settings = load_settings(config, index_dir=index, llm=llm)
     engine = open_answer_engine(settings)
+    if compare_outlets:
+        compared = engine.compare(question, k=k, filters=filters)
+        if as_json:
+            _print_json(compared.to_dict())
+            return
+        _echo_time_filter(_time_filter(compared))
+        typer.echo(compared.answer)
+        _print_answer_footer(compared)
+        return
     if as_json:
         _print_json(engine.ask(question, k=k, filters=filters).to_dict())
         return

@@ -15,6 +15,7 @@ Needs the `ray` extra: `pip install '.[ray]'`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +87,14 @@ class RayEmbedding:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         items = [{"key": k, "text": t} for k, t in zip(keys, texts)]
-        blocks = max(1, min(len(items) // options.batch_rows + 1, options.workers * 8))
+        # Small jobs are cut so that every worker gets several batches (one 256-row batch on one
+        # worker halved the throughput of a 300-chunk build, docs/scale.md); big ones use batch_rows.
+        rows = max(8, min(options.batch_rows, math.ceil(len(items) / (options.workers * 4))))
+        blocks = max(1, math.ceil(len(items) / rows))
         dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
             EmbedActor,
             fn_constructor_kwargs={"spec": self.spec, "threads": threads, "device": device},
-            batch_size=options.batch_rows,
+            batch_size=rows,
             batch_format="numpy",
             # Ray Data restarts an actor that dies and retries its batch (max_restarts=-1 by default).
             compute=ray.data.ActorPoolStrategy(size=options.workers),

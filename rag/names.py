@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import PACKAGE_DIR, Settings
+from rag.gazetteer import arabic_names
 from rag.embeddings import Embedder, WordEncoder, load_word_encoder
 from rag.errors import ConfigError
 from rag.language import (
@@ -334,6 +335,8 @@ class NameExpander:
         ]
         if name.isupper() and len(name) <= 5:
             return matches[:k]  # acronyms (UN, AFC) are not written out letter by letter: curated only
+        if not matches:
+            matches += self._known_place(name, store)
         aliases = AliasIndex.of(store)
         if " " in name.strip():
             matches += aliases.remembered(name, lambda: self._learned_span(name, store, aliases))
@@ -441,6 +444,24 @@ class NameExpander:
                            translation=translation_similarity)
             )
         return matches
+
+    @staticmethod
+    def _known_place(name: str, store: IndexStore) -> list[AliasMatch]:
+        """A GeoNames/ISO spelling of the place that this index uses (the most frequent), if any.
+
+        Preferred over a learned alias: a common word with the same consonants can outscore
+        the place's name (Raqqa → رقيه) in the corpus's own words."""
+        best: tuple[int, str] | None = None
+        for form in arabic_names(name):
+            terms = lexical_tokens(form)
+            frequencies = store.term_frequencies(terms)
+            if terms and all(frequencies.get(t, 0) > 0 for t in terms):
+                count = min(frequencies[t] for t in terms)
+                if best is None or count > best[0]:
+                    best = (count, form)
+        if best is None:
+            return []
+        return [AliasMatch(name, " ".join(lexical_tokens(best[1])), best[1], 1.0, 1.0, 1.0, best[0], "geonames")]
 
     def expand(self, query: str, store: IndexStore) -> Expansion:
         expansion = Expansion()

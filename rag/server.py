@@ -119,6 +119,7 @@ class AskRequest(Filtered):
     k: int | None = Field(None, ge=1)
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Server-sent events: sources, token…, citations, done.")
+    compare_outlets: bool = Field(False, description="One cited section per outlet (up to 5) instead of one answer.")
 
 
 class AskResponse(BaseModel):
@@ -131,6 +132,9 @@ class AskResponse(BaseModel):
     citations: list[Citation]
     sources: list[Source]
     timings: dict[str, float | None]
+    as_of: str | None = None
+    outlets: list[dict[str, Any]] | None = None
+    time_filter: dict[str, Any] | None = None
 
 
 class StatusResponse(BaseModel):
@@ -155,6 +159,7 @@ class ChatCompletionRequest(Filtered):
     stream: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
+    compare_outlets: bool = Field(False, description="How the outlets reported it (also: model \"rag:compare\").")
 
 
 class BodyLimit:
@@ -400,6 +405,12 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         check_question(body.question, body.k)
         history = history_pairs([(t.role, t.content) for t in body.history])
         chosen = filters(body.outlet, body.since, body.until, body.lang)
+        if body.compare_outlets:
+            compared = engine.compare(engine.condense(body.question, history), body.k, chosen).to_dict()
+            if not body.stream:
+                return compared
+            return StreamingResponse(iter([_sse("citations", {**compared, "replaced": False}), _sse("done", {})]),
+                                     media_type="text/event-stream", headers=SSE_HEADERS)
         if not body.stream:
             return engine.ask(body.question, history, body.k, chosen).to_dict()
 
@@ -441,6 +452,20 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return _sse(None, data)
 
+        if body.compare_outlets or body.model.endswith(":compare"):
+            answer = engine.compare(engine.condense(question, history), body.k, chosen)
+            content = _with_sources(answer)
+            if body.stream:
+                pieces = [chunk({"role": "assistant", "content": ""}), *(chunk({"content": p}) for p in _pieces(content)),
+                          chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations]), _sse(None, "[DONE]")]
+                return StreamingResponse(iter(pieces), media_type="text/event-stream", headers=SSE_HEADERS)
+            return {
+                "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "citations": [citation_dict(c) for c in answer.citations],
+                "outlets": [o.to_dict() for o in answer.outlets],
+            }
         if not body.stream:
             answer = engine.ask(question, history, body.k, chosen)
             return {

@@ -188,3 +188,38 @@ def test_filters_are_validated_the_same_everywhere():
 
 def test_signatures_are_stable():
     assert np.array_equal(signature("نص واحد هنا للتجربة فقط لا غير"), signature("نص واحد هنا للتجربة فقط لا غير"))
+
+
+def test_compare_outlets_gives_one_cited_section_per_outlet(tmp_path, monkeypatch):
+    import rag.answer as answer_module
+    from rag.answer import AnswerEngine
+    from rag.config import Settings
+
+    monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "same", 0.0)
+    monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "cross", 0.0)
+    extra = dict(NEWS[0], id="bbc-2", outlet="BBC Arabic", date="2018-06-05", title="روسيا والرقة",
+                 text="نقلت وكالات عن وزير الخارجية الروسي سيرغي لافروف قوله إن معركة الرقة قريبة، داعيا إلى التنسيق مع واشنطن.")
+    _, store = _index(tmp_path, [*NEWS, extra])
+    engine = AnswerEngine(Retriever(store, HashEmbedder()), None, Settings(index_dir=tmp_path / "idx"), curated_aliases={})
+    answer = engine.compare("كيف نقلت وسائل الإعلام تصريحات لافروف عن معركة الرقة؟")
+    data = answer.to_dict()
+    assert answer.mode == "compare" and not answer.abstained
+    outlets = [o["outlet"] for o in data["outlets"]]
+    assert len(outlets) == len(set(outlets)) >= 3
+    assert [o["date"] for o in data["outlets"]] == sorted(o["date"] for o in data["outlets"])  # earliest first
+    for section in data["outlets"]:
+        cited = data["citations"][section["citations"][0] - 1]
+        assert cited["outlet"] == section["outlet"] and section["summary"] in cited["quote"]
+    wire = next(c for c in data["citations"] if c["article_id"] == "sana-1")
+    assert wire["also_reported_by"][0]["article_id"] == "jaz-1"
+
+
+def test_known_place_names_beat_a_common_word_with_the_same_consonants(tmp_path):
+    from rag.names import CuratedAliases, NameExpander
+
+    records = [
+        {"id": f"c{i}", "title": "رقية", "text": f"قرأت رقية على المريض رقم {i}، والرقية الشرعية معروفة.", "outlet": "X"} for i in range(6)
+    ] + [{"id": "r", "title": "الرقة", "text": "تقدمت القوات في مدينة الرقة شمال سوريا.", "outlet": "X"}]
+    _, store = _index(tmp_path, records)
+    match = NameExpander(HashEmbedder(), CuratedAliases()).match("Raqqa", store)[0]
+    assert (match.surface, match.source) == ("الرقة", "geonames")
