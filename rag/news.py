@@ -76,14 +76,14 @@ def analyse(question: str) -> NewsQuestion:
         if match:
             speaker = _LEADING.sub("", match[1].strip(" ?؟"))
             if 0 < len(speaker) <= 60:
-                result.speaker = speaker
+                result.speaker = speaker.title() if speaker.isascii() else speaker  # matched folded, shown as a name
                 break
     for pattern in _ENTITY_PATTERNS:
         match = pattern.search(text)
         if match:
             entity = match[1].strip(" ?؟.")
             if 0 < len(entity) <= 60:
-                result.entity = entity
+                result.entity = entity.title() if entity.isascii() else entity
                 break
     return result
 

@@ -157,9 +157,9 @@ def test_speakers_and_quote_types():
     assert attribute("وأكد لافروف أن التنسيق مع واشنطن ضروري.", lavrov).quote_type == "reported"
     assert attribute("التقى لافروف نظيره الأمريكي في جنيف.", lavrov).quote_type == "mention"
     assert attribute("لا ذكر للوزير هنا.", lavrov).quote_type is None
-    assert analyse("What did Lavrov say about Raqqa?").speaker == "lavrov"
+    assert analyse("What did Lavrov say about Raqqa?").speaker == "Lavrov"
     assert analyse("ماذا قال لافروف عن الرقة؟").speaker == "لافروف"
-    assert analyse("What is the latest news about Hodeidah?").entity == "hodeidah"
+    assert analyse("What is the latest news about Hodeidah?").entity == "Hodeidah"
     assert analyse("What is the latest news about Hodeidah?").latest
 
 

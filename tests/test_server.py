@@ -315,3 +315,24 @@ def test_openai_errors_filters_and_chunked_bodies(stack):
 
         big = httpx.post(f"{base}/api/search", content=chunks(), headers={"Content-Type": "application/json"})
         assert big.status_code == 413  # no Content-Length: counted as it arrives
+
+
+def test_news_fields_compare_outlets_and_outlet_names(stack):
+    with Server(make_app(stack, [REFUSAL])) as base:
+        search = httpx.post(f"{base}/api/search", json={"query": "ماذا قال لافروف عن الرقة؟", "k": 4, "diverse": 1}).json()
+        assert set(search["facets"]) == {"outlets", "months"} and search["speaker"] == "لافروف"
+        hit = search["hits"][0]
+        assert {"story_id", "first_report", "also_reported_by", "quote_type", "speaker"} <= set(hit)
+        assert len({h["outlet"] for h in search["hits"]}) == len(search["hits"])
+        unknown = httpx.post(f"{base}/api/search", json={"query": "Raqqa", "outlet": "Le Monde"})
+        assert unknown.status_code == 400 and "SANA" in unknown.json()["detail"]
+        arabic = httpx.post(f"{base}/api/search", json={"query": "Raqqa", "outlet": "سانا"}).json()
+        assert {h["outlet"] for h in arabic["hits"]} == {"SANA"}
+        compared = httpx.post(f"{base}/api/ask", json={"question": "What did Lavrov say about Raqqa?", "compare_outlets": True}, timeout=60).json()
+        assert compared["mode"] in ("compare", "abstained")
+        if compared["mode"] == "compare":
+            assert len({o["outlet"] for o in compared["outlets"]}) == len(compared["outlets"]) >= 2
+            assert all(compared["citations"][o["citations"][0] - 1]["outlet"] == o["outlet"] for o in compared["outlets"])
+        chat = httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
+            "model": "rag:compare", "messages": [{"role": "user", "content": "What did Lavrov say about Raqqa?"}]}).json()
+        assert chat["object"] == "chat.completion" and "outlets" in chat

@@ -1,0 +1,165 @@
+"""An MCP server: the archive as tools for agents (Claude Desktop, IDEs, any MCP client).
+
+`rag mcp` speaks MCP over stdio (what desktop clients launch); `rag mcp --http` serves Streamable
+HTTP at http://HOST:PORT/mcp. Tools, thin over the same library calls as the CLI and the HTTP API:
+
+- `search_articles(query, k, outlet, since, until, lang, all_copies)`: ranked passages with outlet,
+  date, URL, story copies and, for "what did X say" questions, the quote type;
+- `ask(question, k, outlet, since, until, lang, compare_outlets)`: a cited answer (checked claims,
+  verbatim quotes with translations), or one section per outlet;
+- `get_article(article_id)`: an indexed article's metadata and text;
+- `list_outlets()`: the outlets of the index with their article counts.
+
+Needs the `mcp` extra: `pip install '.[mcp]'`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rag.config import Settings
+from rag.errors import ConfigError, RagError
+from rag.language import split_sentences
+from rag.store import Filters
+
+INSTRUCTIONS = (
+    "Search and answer questions over indexed news articles (mostly Arabic, many outlets). Answers cite "
+    "numbered passages with their outlet, date and URL; quotes are verbatim. Questions may be in English or "
+    "Arabic; answers come in the question's language. Filters: outlet (either script), since/until (YYYY-MM-DD)."
+)
+
+
+class _Engines:
+    """Loads the retriever and the answer engine on first use (the LLM takes seconds)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                from rag.answer import open_answer_engine
+
+                self._engine = open_answer_engine(self.settings)
+            return self._engine
+
+    @property
+    def retriever(self) -> Any:
+        retriever = self.engine.retriever
+        retriever.refresh()
+        return retriever
+
+
+def create_mcp(settings: Settings, engine: Any = None) -> Any:
+    """The MCP server (an `mcp.server.mcpserver.MCPServer`) for the configured index."""
+    try:
+        from mcp.server.mcpserver import MCPServer
+        from mcp.server.mcpserver.exceptions import ToolError
+    except ImportError:
+        raise ConfigError("`rag mcp` needs the mcp extra: pip install '.[mcp]'") from None
+    from rag import __version__
+
+    engines = _Engines(settings)
+    if engine is not None:
+        engines._engine = engine
+    server = MCPServer(name="rag", instructions=INSTRUCTIONS, version=__version__)
+
+    def user_errors(tool: Callable[..., Any]) -> Callable[..., Any]:
+        """Bad input comes back to the agent as a tool error that says what to do, not a crash."""
+
+        @functools.wraps(tool)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return tool(*args, **kwargs)
+            except (RagError, LookupError) as exc:
+                raise ToolError(str(exc).strip("'\"")) from None
+
+        return wrapper
+
+    @server.tool(description="Search the indexed news articles. Returns ranked passages with outlet, date, URL and "
+                             "other outlets that ran the same story; one hit per story unless all_copies.")
+    @user_errors
+    def search_articles(
+        query: str,
+        k: int = 5,
+        outlet: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        lang: str | None = None,
+        all_copies: bool = False,
+    ) -> dict[str, Any]:
+        filters = Filters.parse(outlet, since, until, lang)
+        result = engines.retriever.search(query, k=max(1, min(k, settings.max_k)), filters=filters, all_copies=all_copies)
+        return result.to_dict()
+
+    @server.tool(description="Answer a question from the articles, in the question's language, every claim cited "
+                             "[n] to a passage (outlet, date, URL, verbatim quote). Says so when the articles do not "
+                             "cover it. compare_outlets: one cited section per outlet instead.")
+    @user_errors
+    def ask(
+        question: str,
+        k: int | None = None,
+        outlet: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        lang: str | None = None,
+        compare_outlets: bool = False,
+    ) -> dict[str, Any]:
+        filters = Filters.parse(outlet, since, until, lang)
+        engine = engines.engine
+        engine.retriever.refresh()
+        answer = engine.compare(question, k, filters) if compare_outlets else engine.ask(question, k=k, filters=filters)
+        return answer.to_dict()
+
+    @server.tool(description="One indexed article: title, outlet, date, URL, story and its text.")
+    @user_errors
+    def get_article(article_id: str) -> dict[str, Any]:
+        store = engines.retriever.store
+        article = store.find_articles([article_id]).get(article_id)
+        if article is None:
+            raise LookupError(f"no article {article_id!r} in the index; use an article_id from search_articles")
+        return {
+            "article_id": article.id,
+            "title": article.title,
+            "outlet": article.outlet,
+            "date": article.date,
+            "url": article.url,
+            "lang": article.lang,
+            "story_id": article.story,
+            "text": _article_text([c.text for c in store.article_chunks(article_id)]),
+        }
+
+    @server.tool(description="The outlets in the index, with how many articles each has.")
+    def list_outlets() -> dict[str, Any]:
+        store = engines.retriever.store
+        return {"outlets": store.outlet_counts(), "articles": store.manifest.articles}
+
+    return server
+
+
+def _article_text(chunks: list[str]) -> str:
+    """An article's text from its overlapping chunks (the overlap is whole sentences)."""
+    sentences: list[str] = []
+    for chunk in chunks:
+        parts = split_sentences(chunk)
+        overlap = 0
+        for size in range(min(len(parts), len(sentences)), 0, -1):
+            if sentences[-size:] == parts[:size]:
+                overlap = size
+                break
+        sentences.extend(parts[overlap:])
+    return " ".join(sentences)
+
+
+def run_mcp(settings: Settings, http: bool = False, host: str = "127.0.0.1", port: int = 8001) -> None:
+    server = create_mcp(settings)
+    if http:
+        server.run("streamable-http", host=host, port=port)
+    else:
+        server.run("stdio")

@@ -1,0 +1,98 @@
+"""`rag mcp` driven by the MCP SDK's own client, over stdio and over Streamable HTTP."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra is not installed: pip install '.[mcp]'")
+
+from mcp import Client  # noqa: E402
+from mcp.client.stdio import StdioServerParameters  # noqa: E402
+
+from rag.embeddings import load_embedder  # noqa: E402
+from rag.indexing import IndexWriter  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from helpers import write_article  # noqa: E402
+
+TOOLS = {"search_articles", "ask", "get_article", "list_outlets"}
+
+
+@pytest.fixture(scope="module")
+def mcp_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mcp")
+    corpus = root / "corpus"
+    write_article(corpus, "a.md", "لافروف يتحدث عن الرقة", "قال وزير الخارجية الروسي سيرغي لافروف إن معركة الرقة ستبدأ قريبا. "
+                  "وأضاف أن التنسيق مع واشنطن ضروري.", outlet="SANA", date="2016-03-01", url="https://example.org/a")
+    write_article(corpus, "b.md", "أسعار النفط", "ارتفعت أسعار النفط في الأسواق العالمية بعد قرار أوبك.", outlet="Al Jazeera", date="2017-01-02")
+    IndexWriter(root / "index", load_embedder("hash:64"), 200, 40).update(corpus)
+    env = {**os.environ, "RAG_INDEX_DIR": str(root / "index"), "RAG_EMBEDDER": "hash:64", "RAG_LLM": "extractive",
+           "RAG_CACHE_DIR": str(root / "cache"), "PYTHONPATH": str(ROOT)}
+    return env
+
+
+def _payload(result) -> dict:
+    assert not result.is_error, result
+    if result.structured_content is not None:
+        return result.structured_content.get("result", result.structured_content)
+    return json.loads(result.content[0].text)
+
+
+async def _exercise(client) -> None:
+    tools = await client.list_tools()
+    assert TOOLS <= {t.name for t in tools.tools}
+    search = next(t for t in tools.tools if t.name == "search_articles")
+    assert {"query", "k", "outlet", "since", "until"} <= set(search.input_schema["properties"])
+    found = _payload(await client.call_tool("search_articles", {"query": "الرقة لافروف", "k": 2}))
+    assert found["hits"][0]["article_id"] == "a" and found["hits"][0]["outlet"] == "SANA"
+    outlets = _payload(await client.call_tool("list_outlets", {}))
+    assert outlets["outlets"] == {"SANA": 1, "Al Jazeera": 1}
+    article = _payload(await client.call_tool("get_article", {"article_id": "a"}))
+    assert article["url"] == "https://example.org/a" and "معركة الرقة" in article["text"]
+    answer = _payload(await client.call_tool("ask", {"question": "ماذا قال لافروف عن الرقة؟"}))
+    assert {"answer", "citations", "abstained"} <= set(answer)
+    bad = await client.call_tool("search_articles", {"query": "x", "since": "soon"})
+    assert bad.is_error and "since" in bad.content[0].text
+    missing = await client.call_tool("get_article", {"article_id": "nope"})
+    assert missing.is_error and "no article" in missing.content[0].text
+
+
+def test_mcp_over_stdio(mcp_env):
+    async def main():
+        params = StdioServerParameters(command=sys.executable, args=["-m", "rag", "mcp"], env=mcp_env, cwd=str(ROOT))
+        async with Client(params) as client:
+            await _exercise(client)
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_mcp_over_http(mcp_env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "mcp", "--http", "--port", str(port)], env=mcp_env, cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+        async def main():
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                await _exercise(client)
+
+        asyncio.run(asyncio.wait_for(main(), 120))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
