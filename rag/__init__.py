@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from rag.retrieval import Retriever
     from rag.store import UpdateReport
 
-__all__ = ["RagError", "Settings", "load_settings", "open_retriever", "optimize_index", "update_index"]
+__all__ = [
+    "RagError",
+    "Settings",
+    "load_settings",
+    "open_retriever",
+    "optimize_index",
+    "remove_articles",
+    "restore_articles",
+    "update_index",
+]
 __version__ = "0.1.0"
 
 
@@ -56,6 +65,19 @@ def optimize_index(settings: Settings) -> "UpdateReport":
     from rag.embeddings import load_embedder
 
     return _writer(settings, load_embedder(settings.embedder, settings.threads), None).optimize()
+
+
+def remove_articles(settings: Settings, article_ids: list[str]) -> "UpdateReport":
+    """Take articles out of the index and keep them out while their files stay (`restore_articles` undoes it)."""
+    from rag.embeddings import load_embedder
+
+    return _writer(settings, load_embedder(settings.embedder, settings.threads), None).remove(article_ids)
+
+
+def restore_articles(settings: Settings, article_ids: list[str]) -> None:
+    from rag.embeddings import load_embedder
+
+    _writer(settings, load_embedder(settings.embedder, settings.threads), None).restore(article_ids)
 
 
 def _writer(settings: Settings, embedder: Any, word_encoder: Any) -> "IndexWriter":

@@ -374,6 +374,76 @@ def serve(
     run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port)
 
 
+articles_app = typer.Typer(help="List, show and remove indexed articles.", no_args_is_help=True)
+app.add_typer(articles_app, name="articles")
+
+
+@articles_app.command("list")
+def articles_list(
+    outlet: OutletOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    lang: LangOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many (paging).")] = 0,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Indexed articles, newest first."""
+    from rag.store import Filters, IndexStore
+
+    filters = Filters.parse(outlet, since, until, lang)
+    total, articles = IndexStore.open(load_settings(config, index_dir=index).index_dir).list_articles(filters, offset, limit)
+    if as_json:
+        _print_json({"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]})
+        return
+    for a in articles:
+        typer.echo(f"{a.date or 'undated':10.10}  {a.outlet:20.20}  {a.id}  {a.title[:70]}")
+    typer.echo(f"({len(articles)} of {total})", err=True)
+
+
+@articles_app.command("show")
+def articles_show(article_id: str, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """One article: metadata and text."""
+    from rag.store import IndexStore
+
+    store = IndexStore.open(load_settings(config, index_dir=index).index_dir)
+    article = store.find_articles([article_id]).get(article_id)
+    if article is None:
+        raise RagError(f"no article {article_id!r} in the index; `rag articles list` shows the ids")
+    data = {**article.to_dict(), "text": store.article_text(article_id)}
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(f"{article.title}\n{article.outlet} — {article.date or 'undated'} — {article.url or article.source_path}\n")
+    typer.echo(data["text"])
+
+
+@articles_app.command("remove")
+def articles_remove(article_ids: list[str], index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Remove articles from the index; they stay out on later updates even if their files remain
+    (`rag articles restore` lets them back)."""
+    from rag import remove_articles
+
+    report = remove_articles(load_settings(config, index_dir=index), article_ids)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    typer.echo(f"{report.removed} removed; they stay out of later updates until `rag articles restore`")
+    for error in report.errors:
+        typer.echo(f"problem: {error['error']}", err=True)
+
+
+@articles_app.command("restore")
+def articles_restore(article_ids: list[str], index: IndexOpt = None, config: ConfigOpt = None) -> None:
+    """Let removed articles back in; the next `rag index update` indexes them again."""
+    from rag import restore_articles
+
+    restore_articles(load_settings(config, index_dir=index), article_ids)
+    typer.echo("restored; run `rag index update` to index them again")
+
+
 @app.command()
 def mcp(
     http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio.")] = False,

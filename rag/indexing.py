@@ -30,7 +30,7 @@ from rag import __version__
 from rag.chunking import chunk_article
 from rag.corpus import READER_VERSION, Article, CorpusFile, list_corpus, read_corpus_file
 from rag.embeddings import Embedder, WordEncoder
-from rag.errors import CorpusError, IndexLockedError, IndexMismatchError
+from rag.errors import CorpusError, IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.language import lexical_tokens
 from rag.outlets import OutletDetector
 from rag import stories
@@ -92,7 +92,20 @@ class Catalog:
         self.db.executescript(
             "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, errors TEXT);"
             "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+            "CREATE TABLE IF NOT EXISTS excluded(article_id TEXT PRIMARY KEY, removed_at TEXT);"
         )
+
+    def excluded(self) -> set[str]:
+        """Articles removed with `rag articles remove`: kept out of the index even while their file stays."""
+        return {a for (a,) in self.db.execute("SELECT article_id FROM excluded")}
+
+    def exclude(self, article_ids: Sequence[str]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO excluded VALUES (?, ?)", [(a, now()) for a in article_ids])
+
+    def include(self, article_ids: Sequence[str]) -> None:
+        with self.db:
+            self.db.executemany("DELETE FROM excluded WHERE article_id = ?", [(a,) for a in article_ids])
 
     def entries(self, fingerprint: str) -> dict[str, tuple[int, int, str]]:
         """path → (size, mtime_ns, errors as JSON); empty when the reading settings differ."""
@@ -133,6 +146,8 @@ class UpdatePlan:
     skipped: int
     #: errors of files that were skipped as unchanged (reported again, not re-read)
     known_errors: list[dict[str, str]]
+    #: ids removed by `rag articles remove` (never indexed again while so recorded)
+    excluded: set[str] = field(default_factory=set)
     # filled while `UpdatePlanner.changes` runs:
     removed: list[StoredArticle] = field(default_factory=list)
     unchanged: int = 0
@@ -166,7 +181,8 @@ class UpdatePlanner:
             gone = [p for p in known if p not in listed]
         else:  # no catalog: ask the index which files it holds (the one O(index) case)
             gone = [p for p in _indexed_files(live) if p not in listed]
-        return UpdatePlan(base, to_read, gone, skipped, known_errors)
+        excluded = catalog.excluded() if catalog is not None else set()
+        return UpdatePlan(base, to_read, gone, skipped, known_errors, excluded)
 
     def changes(self, plan: UpdatePlan, live: IndexStore | None) -> Iterator[Change]:
         """New and changed articles of the files to read, one file at a time."""
@@ -178,6 +194,9 @@ class UpdatePlanner:
             articles: list[Article] = []
             file_errors: list[dict[str, str]] = []
             for item in items:
+                if not isinstance(item, CorpusError) and item.id in plan.excluded:
+                    seen[item.id] = item.source_path
+                    continue
                 if isinstance(item, CorpusError):
                     file_errors.append({"path": item.path, "error": item.message})
                 elif item.id in seen:
@@ -200,9 +219,15 @@ class UpdatePlanner:
             plan.errors.extend(file_errors)
             plan.read.append((file, file_errors))
         if live is not None:
-            # Articles that left the files that were read, and all of those of vanished files.
+            # Articles that left the files that were read, all of those of vanished files, and any
+            # excluded one still live (its removal was recorded but not committed).
+            removed_ids = set()
             for old in live.articles_in_files([*reread, *plan.gone]):
-                if old.id not in seen:
+                if old.id not in seen or old.id in plan.excluded:
+                    plan.removed.append(old)
+                    removed_ids.add(old.id)
+            for old in live.find_articles(sorted(plan.excluded)).values():
+                if old.id not in removed_ids:
                     plan.removed.append(old)
 
 
@@ -317,6 +342,44 @@ class IndexWriter:
         """
         with self._locked():
             return self._update(UpdatePlanner(corpus_dir, outlets), rebuild, progress, embed_missing)
+
+    def remove(self, article_ids: Sequence[str]) -> UpdateReport:
+        """Take articles out of the index and keep them out while their files stay in the corpus
+        (recorded in the catalog; `restore` undoes it)."""
+        with self._locked():
+            report = UpdateReport()
+            live = self._open_live(rebuild=False)
+            if live is None:
+                raise IndexMissingError(f"no index in {self.index_dir}; build one with `rag index build --corpus DIR`")
+            try:
+                found = live.find_articles(list(article_ids))
+                report.errors = [{"path": a, "error": f"no article {a!r} in the index"} for a in article_ids if a not in found]
+                if not found:
+                    return report
+                catalog = Catalog(self.index_dir / "catalog.sqlite")
+                try:
+                    catalog.exclude(list(found))  # first: a crash before the commit is finished by the next update
+                finally:
+                    catalog.close()
+                manifest = _copy(live.manifest)
+                self._apply_deletions(manifest, live, list(found.values()))
+                self._commit(manifest)
+                report.removed = len(found)
+            finally:
+                live.close()
+            self._sweep()
+            return report
+
+    def restore(self, article_ids: Sequence[str]) -> None:
+        """Let removed articles back in: the next `rag index update` re-reads their files."""
+        with self._locked():
+            catalog = Catalog(self.index_dir / "catalog.sqlite")
+            try:
+                catalog.include(article_ids)
+                catalog.db.execute("DELETE FROM files")  # their files look unchanged: read everything once
+                catalog.db.commit()
+            finally:
+                catalog.close()
 
     def optimize(self, progress: Progress | None = None) -> UpdateReport:
         """Merge all segments into one (dropping deleted rows; HNSW if it is big enough)."""

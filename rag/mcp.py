@@ -22,7 +22,6 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, RagError
-from rag.language import split_sentences
 from rag.store import Filters
 
 INSTRUCTIONS = (
@@ -132,7 +131,7 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
             "url": article.url,
             "lang": article.lang,
             "story_id": article.story,
-            "text": _article_text([c.text for c in store.article_chunks(article_id)]),
+            "text": store.article_text(article_id),
         }
 
     @server.tool(description="The outlets in the index, with how many articles each has.")
@@ -141,20 +140,6 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
         return {"outlets": store.outlet_counts(), "articles": store.manifest.articles}
 
     return server
-
-
-def _article_text(chunks: list[str]) -> str:
-    """An article's text from its overlapping chunks (the overlap is whole sentences)."""
-    sentences: list[str] = []
-    for chunk in chunks:
-        parts = split_sentences(chunk)
-        overlap = 0
-        for size in range(min(len(parts), len(sentences)), 0, -1):
-            if sentences[-size:] == parts[:size]:
-                overlap = size
-                break
-        sentences.extend(parts[overlap:])
-    return " ".join(sentences)
 
 
 def run_mcp(settings: Settings, http: bool = False, host: str = "127.0.0.1", port: int = 8001) -> None:

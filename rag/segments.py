@@ -225,8 +225,14 @@ class StoredArticle:
     story: str
     date_source: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """What `rag articles` and /api/articles show."""
+        return {"article_id": self.id, "title": self.title, "outlet": self.outlet, "date": self.date,
+                "date_source": self.date_source, "url": self.url, "lang": self.lang, "source_path": self.source_path,
+                "story_id": self.story, "chunks": self.n_chunks}
 
-_ARTICLE_COLUMNS = "ord, id, title, outlet, date, url, lang, source_path, source_file, content_hash, n_chunks, first_pos, story, date_source"
+
+ARTICLE_COLUMNS = "ord, id, title, outlet, date, url, lang, source_path, source_file, content_hash, n_chunks, first_pos, story, date_source"
 
 
 class Segment:
@@ -352,7 +358,7 @@ class Segment:
         found = []
         for start in range(0, len(values), 500):
             part = list(values[start : start + 500])
-            sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({','.join('?' * len(part))})"
+            sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({','.join('?' * len(part))})"
             found.extend(StoredArticle(self.number, *row) for row in self.db.execute(sql, part))
         return found
 
@@ -418,7 +424,7 @@ def read_for_merge(segment: Segment, data: SegmentInput) -> None:
         positions_by_article.setdefault(article_ord, []).append(pos)
         data.terms.freq.update(token_list)
     dense = segment.dense
-    for row in segment.db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles ORDER BY ord"):
+    for row in segment.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY ord"):
         article = StoredArticle(segment.number, *row)
         if article.ord in deleted:
             continue

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -398,6 +398,22 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
             all_copies=body.all_copies, diverse=body.diverse,
         )
         return result.to_dict()
+
+    @app.get("/api/articles", dependencies=[Depends(authorize)])
+    def list_articles(outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None,
+                      limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        engine.retriever.refresh()
+        total, articles = engine.retriever.store.list_articles(filters(outlet, since, until, lang), offset, limit)
+        return {"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]}
+
+    @app.get("/api/articles/{article_id:path}", dependencies=[Depends(authorize)])
+    def get_article(article_id: str) -> dict[str, Any]:
+        engine.retriever.refresh()
+        store = engine.retriever.store
+        article = store.find_articles([article_id]).get(article_id)
+        if article is None:
+            raise HTTPException(404, f"no article {article_id!r}; GET /api/articles lists them")
+        return {**article.to_dict(), "text": store.article_text(article_id)}
 
     @app.post("/api/ask", response_model=AskResponse, dependencies=[Depends(authorize)],
               responses={200: {"content": {"text/event-stream": {}}}})

@@ -40,7 +40,7 @@ import numpy as np
 
 from rag import lexical
 from rag.errors import FilterError, IndexMismatchError, IndexMissingError
-from rag.segments import Segment, StoredArticle, make_row, split_row
+from rag.segments import ARTICLE_COLUMNS, Segment, StoredArticle, make_row, split_row
 from rag.vocabulary import Vocabulary
 
 FORMAT_VERSION = 6
@@ -302,6 +302,46 @@ class IndexStore:
             stories.update(s for (s,) in rows)
         return len(stories)
 
+    def list_articles(self, filters: Filters | None = None, offset: int = 0, limit: int = 20) -> tuple[int, list[StoredArticle]]:
+        """Live articles, newest first (undated last), with the total that pass `filters`."""
+        f = filters or Filters()
+        clauses, params = [], []
+        if f.outlet:
+            names = self.resolve_outlet(f.outlet)
+            clauses.append(f"outlet IN ({','.join('?' * len(names))})")
+            params.extend(names)
+        if f.since:
+            clauses.append("date >= ?")
+            params.append(dt.date.fromordinal(date_bound(f.since, end=False)).isoformat())
+        if f.until:
+            clauses.append("date <= ?")
+            params.append(dt.date.fromordinal(date_bound(f.until, end=True)).isoformat() + "\uffff")
+        if f.lang:
+            clauses.append("lang = ?")
+            params.append(f.lang)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        found: list[StoredArticle] = []
+        for segment in self.segments:
+            sql = f"SELECT {ARTICLE_COLUMNS} FROM articles {where}"
+            found.extend(a for a in (StoredArticle(segment.number, *row) for row in segment.db.execute(sql, params))
+                         if not segment.is_deleted(a.ord))
+        found.sort(key=lambda a: (a.date is None, "" if a.date is None else _inverted(a.date), a.id))
+        return len(found), found[offset : offset + limit]
+
+    def article_text(self, article_id: str) -> str | None:
+        """An article's text, put back together from its overlapping chunks (the overlap is whole sentences)."""
+        from rag.language import split_sentences
+
+        chunks = self.article_chunks(article_id)
+        if not chunks:
+            return None
+        sentences: list[str] = []
+        for chunk in chunks:
+            parts = split_sentences(chunk.text)
+            overlap = next((n for n in range(min(len(parts), len(sentences)), 0, -1) if sentences[-n:] == parts[:n]), 0)
+            sentences.extend(parts[overlap:])
+        return " ".join(sentences)
+
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
         article = self.find_articles([article_id]).get(article_id)
         if article is None:
@@ -449,6 +489,11 @@ _CHUNK_SELECT = """
 SELECT c.pos, c.chunk_id, a.id, c.ordinal, c.text, a.title, a.outlet, a.date, a.url, a.lang, a.source_path, a.story, a.date_source
 FROM chunks c JOIN articles a ON a.ord = c.article_ord
 """
+
+
+def _inverted(date: str) -> str:
+    """A sort key that puts later ISO dates first."""
+    return "".join(chr(0x10FFFF - ord(ch)) for ch in date)
 
 
 def _top(rows: list[np.ndarray], scores: list[np.ndarray], depth: int) -> tuple[list[int], list[float]]:

@@ -261,3 +261,25 @@ def test_crash_before_the_swap_loses_nothing(news_corpus, tmp_path, monkeypatch)
     after = IndexStore.open(idx)
     assert after.manifest.articles == 3 and not after.find_articles(["b"]) and after.find_articles(["d"])
     assert sorted(p.name for p in idx.glob("seg-*")) == sorted({r.name for r in after.manifest.segments} | {r.name for r in before.manifest.segments})
+
+
+def test_articles_list_show_remove_and_restore(news_corpus, tmp_path):
+    from rag.store import Filters
+
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    store = IndexStore.open(idx)
+    total, listed = store.list_articles(Filters.parse(outlet="al jazeera"), 0, 10)
+    assert total == 2 and [a.id for a in listed] == ["sub/c", "b"]  # newest first
+    assert IndexStore.open(idx).list_articles(None, 1, 1)[1][0].id == "b"
+    assert "معركة الرقة" in store.article_text("a")
+    report = writer(idx).remove(["a", "nope"])
+    assert report.removed == 1 and report.errors[0]["error"] == "no article 'nope' in the index"
+    assert IndexStore.open(idx).find_articles(["a"]) == {}
+    # it stays out when the corpus is updated, even when its file changes
+    write_article(news_corpus, "a.md", "لافروف", "نص معدل عن الرقة.", outlet="SANA")
+    again = writer(idx).update(news_corpus)
+    assert again.added == 0 and IndexStore.open(idx).find_articles(["a"]) == {}
+    writer(idx).restore(["a"])
+    back = writer(idx).update(news_corpus)
+    assert back.added == 1 and "a" in IndexStore.open(idx).find_articles(["a"])

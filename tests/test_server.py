@@ -336,3 +336,15 @@ def test_news_fields_compare_outlets_and_outlet_names(stack):
         chat = httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
             "model": "rag:compare", "messages": [{"role": "user", "content": "What did Lavrov say about Raqqa?"}]}).json()
         assert chat["object"] == "chat.completion" and "outlets" in chat
+
+
+def test_articles_api(stack):
+    with Server(make_app(stack, [REFUSAL])) as base:
+        page = httpx.get(f"{base}/api/articles", params={"limit": 2}).json()
+        assert page["total"] == 5 and len(page["articles"]) == 2 and {"article_id", "outlet", "date", "url"} <= set(page["articles"][0])
+        one = httpx.get(f"{base}/api/articles/{page['articles'][0]['article_id']}").json()
+        assert one["text"] and one["article_id"] == page["articles"][0]["article_id"]
+        assert httpx.get(f"{base}/api/articles/nope").status_code == 404
+        assert httpx.get(f"{base}/api/articles", params={"since": "soon"}).status_code == 422
+        sana = httpx.get(f"{base}/api/articles", params={"outlet": "sana"}).json()
+        assert sana["total"] == 1 and sana["articles"][0]["outlet"] == "SANA"
