@@ -165,6 +165,8 @@ class Answer:
     outlets: list[OutletReport] = field(default_factory=list)
     #: the date range searched, when the question named one (rag.dates)
     time_filter: dict[str, Any] | None = None
+    #: tokens the answer's model call used, as the backend counted them (zero without a model)
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
 
     @property
     def as_of(self) -> str | None:
@@ -184,6 +186,7 @@ class Answer:
             "timings": self.timings,
             "signals": self.signals,
             "as_of": self.as_of,
+            "usage": self.usage,
             **({"outlets": [o.to_dict() for o in self.outlets]} if self.mode == "compare" else {}),
             **({"time_filter": self.time_filter} if self.time_filter else {}),
         }
@@ -430,20 +433,22 @@ class AnswerEngine:
         return AnswerRunnable(self)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
-            filters: Filters | None = None) -> Answer:
+            filters: Filters | None = None, generation: dict[str, Any] | None = None) -> Answer:
         final = None
-        for event in self.stream(question, history, k, filters):
+        for event in self.stream(question, history, k, filters, generation=generation):
             if event.kind == "answer":
                 final = event.answer
         assert final is not None
         return final
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
-               filters: Filters | None = None, cancel: threading.Event | None = None) -> Iterator[Event]:
+               filters: Filters | None = None, cancel: threading.Event | None = None,
+               generation: dict[str, Any] | None = None) -> Iterator[Event]:
         """The evidence, then checked claims as the model writes them, then the final `Answer`.
 
         Setting `cancel` (a client went away) stops the model at its next token
-        and releases it; the stream then ends without an answer.
+        and releases it; the stream then ends without an answer. `generation` passes
+        `temperature` and `max_tokens` to the model (the OpenAI API's request fields).
         """
         started = time.perf_counter()
         question = question.strip()
@@ -459,9 +464,12 @@ class AnswerEngine:
         signals: dict[str, Any] = {
             "best_similarity": max((round(float(h.similarity), 4) for h in hits if h.similarity is not None), default=None)}
 
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+
         def done(answer: Answer, replaced: bool = False) -> Event:
             answer.timings["total_s"] = round(time.perf_counter() - started, 3)
             answer.signals = signals
+            answer.usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
             answer.time_filter = result.time_filter.to_dict() if result.time_filter else None
             return Event("answer", answer=answer, replaced=replaced)
 
@@ -500,11 +508,16 @@ class AnswerEngine:
             sources=_context(chosen), question=standalone, language=LANGUAGE_NAMES.get(language, language))
         # The model's own stream, not a LangChain chain's: closing a chain's stream drains the
         # model to the end, while closing this one stops it and releases its lock at once.
+        options.update(generation or {})
         pieces = self.llm.stream(messages, **options)
         try:
             for piece in pieces:
                 if cancel is not None and cancel.is_set():
                     return
+                if piece.usage_metadata:
+                    usage["prompt_tokens"] += piece.usage_metadata.get("input_tokens", 0)
+                    usage["completion_tokens"] += piece.usage_metadata.get("output_tokens", 0)
+                    continue
                 if timings["first_token_s"] is None:
                     timings["first_token_s"] = round(time.perf_counter() - started, 3)
                 for draft in reader.feed(str(piece.content)):

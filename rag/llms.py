@@ -30,6 +30,7 @@ import httpx
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
@@ -139,6 +140,12 @@ class _StreamingChat(BaseChatModel):
             run_manager.on_llm_new_token(delta, chunk=chunk)
         return chunk
 
+    @staticmethod
+    def _usage(prompt: int, completion: int) -> ChatGenerationChunk:
+        """The last chunk: the backend's token counts (LangChain's `usage_metadata`)."""
+        usage = UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+        return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+
 
 class LlamaCppChat(_StreamingChat):
     """A local GGUF model through llama-cpp-python, streamed; one generation at a time.
@@ -182,19 +189,23 @@ class LlamaCppChat(_StreamingChat):
         with self._lock:
             parts = client.create_chat_completion(
                 messages=_message_dicts(messages), stream=True, stop=stop,
-                max_tokens=kwargs.get("max_tokens", self.max_tokens), temperature=self.temperature,
+                max_tokens=kwargs.get("max_tokens", self.max_tokens), temperature=kwargs.get("temperature", self.temperature),
                 # {"type": "json_object", "schema": …}: llama-cpp-python compiles it to a grammar
                 response_format=kwargs.get("response_format"),
             )
+            completion = 0
             try:
                 for part in parts:
                     delta = part["choices"][0]["delta"].get("content")
                     if delta:
+                        completion += 1  # llama.cpp streams one token a chunk
                         yield self._chunk(delta, run_manager)
             finally:
                 close = getattr(parts, "close", None)
                 if close is not None:
                     close()
+            # the context now holds the prompt and the completion, as llama.cpp tokenised them
+            yield self._usage(max(0, int(client.n_tokens) - completion), completion)
 
 
 class OpenAICompatibleChat(_StreamingChat):
@@ -208,6 +219,8 @@ class OpenAICompatibleChat(_StreamingChat):
     timeout: float = 120.0
     #: send `response_format` with the claims schema (turned off after a server rejects it)
     structured_output: bool = True
+    #: ask for token usage in the stream (turned off after a server rejects it)
+    usage_option: bool = True
     #: 429 and 5xx are asked again this many times, after Retry-After or an exponential backoff
     retries: int = 3
     backoff: float = 1.0
@@ -220,7 +233,11 @@ class OpenAICompatibleChat(_StreamingChat):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         url = self.base_url.rstrip("/") + "/chat/completions"
         body: dict[str, Any] = {"model": self.model, "messages": _message_dicts(messages), "stream": True,
-                                "max_tokens": kwargs.get("max_tokens", self.max_tokens), "temperature": self.temperature}
+                                "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+                                "temperature": kwargs.get("temperature", self.temperature),
+                                }
+        if self.usage_option:
+            body["stream_options"] = {"include_usage": True}
         if stop:
             body["stop"] = stop
         response_format = kwargs.get("response_format")
@@ -231,11 +248,14 @@ class OpenAICompatibleChat(_StreamingChat):
         try:
             for attempt in range(self.retries + 1):
                 with httpx.stream("POST", url, json=body, headers=headers, timeout=self.timeout) as response:
-                    if response.status_code in (400, 422) and "response_format" in body:
-                        # a server without structured output: the prompt still asks for JSON, and
-                        # the claim reader also takes the line format
+                    if response.status_code in (400, 422) and ("response_format" in body or "stream_options" in body):
+                        # a server without structured output (the prompt still asks for JSON, and the
+                        # claim reader also takes the line format), or without usage in streams
                         response.read()
-                        self.structured_output = False
+                        if "response_format" in body:
+                            self.structured_output = False
+                        else:
+                            self.usage_option = False
                         yield from self._stream(messages, stop, run_manager, **kwargs)
                         return
                     if response.status_code in RETRY_STATUSES and attempt < self.retries:
@@ -255,10 +275,14 @@ class OpenAICompatibleChat(_StreamingChat):
                         data = line[5:].strip()
                         if data == "[DONE]":
                             break
-                        choices = json.loads(data).get("choices") or [{}]
+                        event = json.loads(data)
+                        choices = event.get("choices") or [{}]
                         delta = (choices[0].get("delta") or {}).get("content")
                         if delta:
                             yield self._chunk(delta, run_manager)
+                        usage = event.get("usage")
+                        if usage:  # the final chunk when the server honours stream_options
+                            yield self._usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
                     return
         except httpx.HTTPError as exc:
             raise ModelError(

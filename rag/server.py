@@ -150,6 +150,10 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
 class ChatCompletionRequest(Filtered):
     """OpenAI's request; `outlet`, `since`, `until`, `lang` and `k` may come as extra body fields."""
 
@@ -157,8 +161,11 @@ class ChatCompletionRequest(Filtered):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    temperature: float | None = None
-    max_tokens: int | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Passed to the model.")
+    max_tokens: int | None = Field(None, ge=1, description="Caps the model's answer (at most llm_max_tokens × 4).")
+    stop: str | list[str] | None = Field(None, description="Not supported: answers are checked JSON claims; a 422 says so.")
+    n: int | None = Field(None, ge=1, le=1, description="One choice only.")
+    stream_options: StreamOptions | None = None
     compare_outlets: bool = Field(False, description="How the outlets reported it (also: model \"rag:compare\").")
 
 
@@ -458,6 +465,12 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
             raise HTTPException(422, "the last message must be from the user")
         question = turns[-1][1]
         check_question(question, body.k)
+        if body.stop:
+            raise HTTPException(422, "stop: stop sequences are not supported (answers are checked JSON claims); leave it out")
+        if body.max_tokens is not None and body.max_tokens > settings.llm_max_tokens * 4:
+            raise HTTPException(422, f"max_tokens: at most {settings.llm_max_tokens * 4} here")
+        generation = {key: value for key, value in (("temperature", body.temperature), ("max_tokens", body.max_tokens)) if value is not None}
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chosen = filters(body.outlet, body.since, body.until, body.lang)
         history = history_pairs(turns[:-1])
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -483,11 +496,11 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
                 "outlets": [o.to_dict() for o in answer.outlets],
             }
         if not body.stream:
-            answer = engine.ask(question, history, body.k, chosen)
+            answer = engine.ask(question, history, body.k, chosen, generation)
             return {
                 "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": _with_sources(answer)}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "usage": answer.usage,
                 "citations": [citation_dict(c) for c in answer.citations],
             }
 
@@ -502,7 +515,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
 
         def answer_events(stop: threading.Event) -> Iterator[str]:
             streamed = False
-            for event in engine.stream(question, history, body.k, chosen, cancel=stop):
+            for event in engine.stream(question, history, body.k, chosen, cancel=stop, generation=generation):
                 if event.kind == "sources":
                     evidence = _evidence_text(event)
                     if evidence:
@@ -523,6 +536,9 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
                     for piece in _pieces(tail):
                         yield chunk({"content": piece})
                     yield chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations])
+                    if include_usage:  # OpenAI's last chunk: no choices, the usage of the whole answer
+                        yield _sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                          "model": body.model, "choices": [], "usage": answer.usage})
 
         return StreamingResponse(pump(events), media_type="text/event-stream",
                                  headers=SSE_HEADERS)

@@ -348,3 +348,40 @@ def test_articles_api(stack):
         assert httpx.get(f"{base}/api/articles", params={"since": "soon"}).status_code == 422
         sana = httpx.get(f"{base}/api/articles", params={"outlet": "sana"}).json()
         assert sana["total"] == 1 and sana["articles"][0]["outlet"] == "SANA"
+
+
+def test_openai_usage_and_generation_parameters(stack):
+    """Token counts come from the model backend; temperature/max_tokens reach it; stop is refused."""
+    from rag.llms import _StreamingChat
+
+    seen: list[dict] = []
+
+    class Counting(_StreamingChat):
+        @property
+        def _llm_type(self) -> str:
+            return "counting"
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            seen.append({k: kwargs.get(k) for k in ("temperature", "max_tokens")})
+            yield self._chunk(REFUSAL, run_manager)
+            yield self._usage(123, 45)
+
+    root, _, embedder = stack
+    retriever = Retriever(IndexStore.open(root / "index"), embedder, [NameExpander(embedder, CuratedAliases())])
+    config = Settings(index_dir=root / "index", k=4)
+    with Server(create_app(config, AnswerEngine(retriever, Counting(), config))) as base:
+        question = {"messages": [{"role": "user", "content": "ماذا قال لافروف عن الرقة؟"}]}
+        plain = httpx.post(f"{base}/v1/chat/completions", json={**question, "temperature": 0.3, "max_tokens": 200}, timeout=60).json()
+        assert plain["usage"] == {"prompt_tokens": 123, "completion_tokens": 45, "total_tokens": 168}
+        assert seen[-1] == {"temperature": 0.3, "max_tokens": 200}
+        with httpx.stream("POST", f"{base}/v1/chat/completions", timeout=60,
+                          json={**question, "stream": True, "stream_options": {"include_usage": True}}) as r:
+            events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:") and "[DONE]" not in line]
+        assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] == 168
+        assert all("usage" not in e for e in events[:-1])
+        refused = httpx.post(f"{base}/v1/chat/completions", json={**question, "stop": ["\n"]})
+        assert refused.status_code == 422 and "stop" in refused.json()["error"]["message"]
+        hot = httpx.post(f"{base}/v1/chat/completions", json={**question, "temperature": 5})
+        assert hot.status_code == 422 and "temperature" in hot.json()["error"]["message"]
+        many = httpx.post(f"{base}/v1/chat/completions", json={**question, "n": 2})
+        assert many.status_code == 422
