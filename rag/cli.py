@@ -172,11 +172,13 @@ def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
     from rag.store import IndexStore
 
     settings = load_settings(config, index_dir=index)
-    status = IndexStore.open(settings.index_dir).status()
+    why = settings.origins.get("index_dir", "the default (./index in this directory)")
+    status = {**IndexStore.open(settings.index_dir).status(), "index_from": why}
     if as_json:
         _print_json(status)
         return
     typer.echo(f"{status['index_dir']}: {status['articles']} articles, {status['chunks']} chunks, embedder {status['embedder']}")
+    typer.echo(f"  index chosen by: {why}")
     typer.echo(
         f"  {len(status['segments'])} segments, dense index {'+'.join(status['dense_index'])}, {status['vectors']} vectors, "
         f"{status['disk_bytes_total'] / 2**20:.1f} MiB on disk, ~{status['memory_bytes_per_chunk']:.0f} bytes resident per chunk"

@@ -67,6 +67,8 @@ class Settings:
     cors_origins: list[str] = field(default_factory=list)
     max_question_chars: int = 2000
     max_k: int = 50
+    #: where each non-default setting came from (option, env, file); shown by `rag index status`
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with the non-None `changes` applied (CLI options that were not given stay)."""
@@ -91,12 +93,37 @@ def _coerce(name: str, value: Any, type_hint: Any) -> Any:
     return value
 
 
+def user_config_file() -> Path | None:
+    """`rag.toml` in the user's config directory (platformdirs), used when no other file applies."""
+    try:
+        import platformdirs
+    except ImportError:
+        return None
+    return Path(platformdirs.user_config_dir("rag")) / "rag.toml"
+
+
+def find_config(config_file: Path | None = None) -> tuple[Path | None, str]:
+    """The settings file to read and why: --config, RAG_CONFIG, ./rag.toml, then the user config dir."""
+    if config_file is not None:
+        return Path(config_file), "--config"
+    if os.environ.get("RAG_CONFIG"):
+        return Path(os.environ["RAG_CONFIG"]), "RAG_CONFIG"
+    if Path("rag.toml").exists():
+        return Path("rag.toml"), "./rag.toml"
+    user = user_config_file()
+    if user is not None and user.exists():
+        return user, "the user config dir"
+    return None, "defaults"
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, the TOML file, env vars and `overrides`."""
     values: dict[str, Any] = {}
-    hints = {f.name: f.type for f in dataclasses.fields(Settings)}
-    path = config_file or (Path(os.environ["RAG_CONFIG"]) if os.environ.get("RAG_CONFIG") else Path("rag.toml"))
-    if path.exists():
+    origins: dict[str, str] = {}
+    hints = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "origins"}
+    found, reason = find_config(config_file)
+    path = found or Path("rag.toml")
+    if found is not None and path.exists():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -105,13 +132,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             if key not in hints:
                 raise ConfigError(f"{path}: unknown setting {key!r}; known settings: {', '.join(sorted(hints))}")
             values[key] = _coerce(key, value, hints[key])
+            if isinstance(values[key], Path) and not values[key].is_absolute():
+                values[key] = (path.parent / values[key]).resolve() if reason == "the user config dir" else values[key]
+            origins[key] = f"{path} ({reason})"
     elif config_file is not None or os.environ.get("RAG_CONFIG"):
         raise ConfigError(f"config file {path} does not exist; create it or unset RAG_CONFIG")
     for name, hint in hints.items():
         env = os.environ.get(f"RAG_{name.upper()}")
         if env is not None and name != "outlets":
             values[name] = _coerce(name, env, hint)
+            origins[name] = f"RAG_{name.upper()}"
     values.update({k: _coerce(k, v, hints[k]) for k, v in overrides.items() if v is not None})
+    origins.update({k: "command-line option" for k, v in overrides.items() if v is not None})
     if values.get("claims_format", "json") not in ("json", "lines"):
         raise ConfigError(f"claims_format {values['claims_format']!r}: use json or lines (rag.toml or RAG_CLAIMS_FORMAT)")
-    return Settings(**values)
+    return Settings(**values, origins=origins)

@@ -240,7 +240,10 @@ class IndexStore:
     def open(cls, index_dir: Path) -> "IndexStore":
         path = current_generation(Path(index_dir))
         if path is None:
-            raise IndexMissingError(f"no index in {index_dir}; build one with `rag index build --corpus DIR`")
+            raise IndexMissingError(
+                f"no index in {Path(index_dir).resolve()}; build one with `rag index build --corpus DIR`, or point "
+                "index_dir at an existing one (--index, RAG_INDEX_DIR, ./rag.toml or rag.toml in the user config dir)"
+            )
         return cls(path)
 
     def is_current(self) -> bool:

@@ -77,3 +77,25 @@ def test_version_completion_and_python_m():
     assert "--install-completion" in runner.invoke(cli.app, ["--help"]).stdout
     done = subprocess.run([sys.executable, "-m", "rag", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == f"rag {__version__}"
+
+
+def test_settings_are_found_from_any_directory(tmp_path, monkeypatch):
+    """--config, RAG_CONFIG, ./rag.toml, then rag.toml in the user config dir; status says which index and why."""
+    from rag.config import find_config, load_settings
+
+    user_dir = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(user_dir))
+    monkeypatch.delenv("RAG_CONFIG", raising=False)
+    monkeypatch.delenv("RAG_INDEX_DIR", raising=False)
+    elsewhere = tmp_path / "somewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert find_config() == (None, "defaults")
+    (user_dir / "rag").mkdir(parents=True)
+    (user_dir / "rag" / "rag.toml").write_text(f'index_dir = "{tmp_path / "archive"}"\n', encoding="utf-8")
+    settings = load_settings()
+    assert settings.index_dir == tmp_path / "archive" and "user config dir" in settings.origins["index_dir"]
+    (elsewhere / "rag.toml").write_text('index_dir = "project-index"\n', encoding="utf-8")
+    assert load_settings().origins["index_dir"].endswith("(./rag.toml)")
+    result = runner.invoke(cli.app, ["index", "status"])
+    assert result.exit_code != 0 and "project-index" in str(result.output) + str(result.exception)
