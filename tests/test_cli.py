@@ -99,3 +99,12 @@ def test_settings_are_found_from_any_directory(tmp_path, monkeypatch):
     assert load_settings().origins["index_dir"].endswith("(./rag.toml)")
     result = runner.invoke(cli.app, ["index", "status"])
     assert result.exit_code != 0 and "project-index" in str(result.output) + str(result.exception)
+
+
+def test_distribution_name_is_not_the_taken_one():
+    import tomllib
+
+    from conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] != "rag" and project["scripts"]["rag"] == "rag.cli:main"
