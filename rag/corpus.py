@@ -27,6 +27,7 @@ from rag.errors import CorpusError
 from rag.language import detect_language, script_counts
 from rag.dates import date_in_text
 from rag.outlets import UNKNOWN, OutletDetector
+from rag.registry import READERS
 
 # Bumped whenever reading or cleaning changes what an article's text becomes: an update then
 # re-reads every file instead of skipping unchanged ones (rag.indexing.UpdatePlanner).
@@ -363,7 +364,7 @@ def list_corpus(root: Path) -> tuple[Path, list[CorpusFile]]:
     base = root.parent if root.is_file() else root
     files = []
     for path in paths:
-        if path.suffix.lower() not in TEXT_SUFFIXES | RECORD_SUFFIXES:
+        if READERS.get(path.suffix.lower()) is None:
             continue
         if any(part.startswith(".") for part in path.relative_to(base).parts):
             continue
@@ -378,14 +379,24 @@ def list_corpus(root: Path) -> tuple[Path, list[CorpusFile]]:
 
 def read_corpus_file(base: Path, file: CorpusFile, detector: OutletDetector) -> list[Article | CorpusError]:
     """The articles of one file; what cannot be read comes back as CorpusError items."""
+    reader = READERS.get(file.path.suffix.lower())
+    if reader is None:
+        return [CorpusError(str(file.path), "no reader for this kind of file; remove it or install a reader plugin")]
     try:
-        if file.path.suffix.lower() in TEXT_SUFFIXES:
-            return [_read_text_file(base, file.path, detector)]
-        return list(_read_record_file(base, file.path, detector))
+        return list(reader(base, file.path, detector))
     except CorpusError as exc:
         return [exc]
     except OSError as exc:
         return [CorpusError(str(file.path), f"cannot be read ({exc.strerror}); check its permissions")]
+
+
+def _text_reader(base: Path, path: Path, detector: OutletDetector) -> list[Article | CorpusError]:
+    return [_read_text_file(base, path, detector)]
+
+
+# Readers by file suffix; plugins add theirs (e.g. ".html") through the "rag.readers" entry points.
+READERS.register(".txt", _text_reader, *(TEXT_SUFFIXES - {".txt"}))
+READERS.register(".jsonl", _read_record_file, *(RECORD_SUFFIXES - {".jsonl"}))
 
 
 def iter_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> Iterator[Article | CorpusError]:

