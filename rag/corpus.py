@@ -420,3 +420,6 @@ def read_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) 
     for item in iter_corpus(root, outlets):
         (articles if isinstance(item, Article) else errors).append(item)
     return articles, errors
+
+
+from rag import html as _html  # noqa: E402,F401  (registers the .html/.htm reader)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +147,21 @@ def test_bad_date_is_a_warning_not_a_skip(tmp_path):
     (tmp_path / "a.md").write_text("---\ntitle: A\ndate: someday\n---\nBody.", encoding="utf-8")
     articles, errors = read_corpus(tmp_path)
     assert errors == [] and articles[0].date is None and "date" in articles[0].warnings[0]
+
+
+def test_saved_html_pages_of_two_outlets(tmp_path):
+    pytest.importorskip("trafilatura", reason="the html extra is not installed: pip install '.[html]'")
+    import shutil
+
+    from rag.corpus import read_corpus
+
+    for name in ("skynews.html", "bbc.html"):
+        shutil.copy(Path(__file__).parent / "data" / "html" / name, tmp_path / name)
+    articles, errors = read_corpus(tmp_path)
+    assert errors == []
+    by_id = {a.id: a for a in articles}
+    sky, bbc = by_id["skynews"], by_id["bbc"]
+    assert sky.title == "لافروف: معركة الرقة قريبة" and sky.outlet == "Sky News Arabia" and sky.date == "2018-06-12"
+    assert "معركة الرقة ستبدأ قريبا" in sky.text and "الأكثر قراءة" not in sky.text and "الرئيسية" not in sky.text
+    assert bbc.date == "2018-08-06" and "السفير الكندي" in bbc.text
+    assert "إشعارات" not in bbc.text  # page furniture removed like in any article
