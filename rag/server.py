@@ -18,9 +18,9 @@ import uuid
 from dataclasses import asdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -333,6 +333,211 @@ def _evidence_text(event: Event) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def _engine(request: Request) -> AnswerEngine:
+    return request.app.state.engine
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+#: what endpoints take from the app (set by `create_app`), so routers hold no globals
+Engine = Annotated[AnswerEngine, Depends(_engine)]
+Config = Annotated[Settings, Depends(_settings)]
+
+
+def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(BEARER)) -> None:
+    """The bearer token, when the server has one (RAG_API_KEY)."""
+    api_key = request.app.state.settings.api_key
+    if not api_key:
+        return
+    token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
+    if not secrets.compare_digest(token.encode(), api_key.encode()):
+        raise HTTPException(401, "missing or wrong bearer token (RAG_API_KEY is set)", headers={"WWW-Authenticate": "Bearer"})
+
+
+def check_question(settings: Settings, text: str, k: int | None) -> None:
+    if len(text) > settings.max_question_chars:
+        raise HTTPException(422, f"question is over {settings.max_question_chars} characters")
+    if k is not None and k > settings.max_k:
+        raise HTTPException(422, f"k is over the limit of {settings.max_k}")
+
+
+def parse_filters(outlet: str | None, since: str | None, until: str | None = None, lang: str | None = None) -> Filters:
+    try:
+        return Filters.parse(outlet, since, until, lang)
+    except FilterError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+#: the native JSON API (/api/*), the OpenAI-compatible one (/v1/*), and the chat page with the health check
+native_router = APIRouter(dependencies=[Depends(authorize)], tags=["native"])
+openai_router = APIRouter(dependencies=[Depends(authorize)], tags=["openai"])
+page_router = APIRouter()
+
+
+@page_router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+@native_router.get("/api/status", response_model=StatusResponse)
+def status(engine: Engine) -> dict[str, Any]:
+    engine.retriever.refresh()
+    return engine.retriever.store.status()
+
+@native_router.post("/api/search", response_model=SearchResponse, response_model_exclude_none=True)
+def search(body: SearchRequest, engine: Engine, settings: Config) -> dict[str, Any]:
+    check_question(settings, body.query, body.k)
+    engine.retriever.refresh()
+    result = engine.retriever.search(
+        body.query, k=body.k, filters=parse_filters(body.outlet, body.since, body.until, body.lang), per_article=body.per_article,
+        all_copies=body.all_copies, diverse=body.diverse,
+    )
+    return result.to_dict()
+
+@native_router.get("/api/articles")
+def list_articles(engine: Engine, outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None,
+                  limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    engine.retriever.refresh()
+    total, articles = engine.retriever.store.list_articles(parse_filters(outlet, since, until, lang), offset, limit)
+    return {"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]}
+
+@native_router.get("/api/articles/{article_id:path}")
+def get_article(article_id: str, engine: Engine) -> dict[str, Any]:
+    engine.retriever.refresh()
+    store = engine.retriever.store
+    article = store.find_articles([article_id]).get(article_id)
+    if article is None:
+        raise HTTPException(404, f"no article {article_id!r}; GET /api/articles lists them")
+    return {**article.to_dict(), "text": store.article_text(article_id)}
+
+@native_router.post("/api/ask", response_model=AskResponse,
+          responses={200: {"content": {"text/event-stream": {}}}})
+def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
+    check_question(settings, body.question, body.k)
+    history = history_pairs([(t.role, t.content) for t in body.history])
+    chosen = parse_filters(body.outlet, body.since, body.until, body.lang)
+    if body.compare_outlets:
+        compared = engine.compare(engine.condense(body.question, history), body.k, chosen).to_dict()
+        if not body.stream:
+            return compared
+        return StreamingResponse(iter([_sse("citations", {**compared, "replaced": False}), _sse("done", {})]),
+                                 media_type="text/event-stream", headers=SSE_HEADERS)
+    if not body.stream:
+        return engine.ask(body.question, history, body.k, chosen).to_dict()
+
+    def events(stop: threading.Event) -> Iterator[str]:
+        try:
+            for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
+                if event.kind == "sources":
+                    yield _sse("sources", {"sources": [asdict(x) for x in event.sources],
+                                           "quote": asdict(event.quote) if event.quote else None})
+                elif event.kind == "token":
+                    yield _sse("token", {"text": event.text})
+                elif event.answer is not None:
+                    yield _sse("citations", {**event.answer.to_dict(), "replaced": event.replaced})
+            yield _sse("done", {})
+        except RagError as exc:
+            yield _sse("error", {"detail": str(exc)})
+
+    return StreamingResponse(pump(events), media_type="text/event-stream",
+                             headers=SSE_HEADERS)
+
+@openai_router.get("/v1/models")
+def models() -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "rag"}]}
+
+@openai_router.post("/v1/chat/completions")
+def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Config) -> Any:
+    turns = [(m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user":
+        raise HTTPException(422, "the last message must be from the user")
+    question = turns[-1][1]
+    check_question(settings, question, body.k)
+    if body.stop:
+        raise HTTPException(422, "stop: stop sequences are not supported (answers are checked JSON claims); leave it out")
+    if body.max_tokens is not None and body.max_tokens > settings.llm_max_tokens * 4:
+        raise HTTPException(422, f"max_tokens: at most {settings.llm_max_tokens * 4} here")
+    generation = {key: value for key, value in (("temperature", body.temperature), ("max_tokens", body.max_tokens)) if value is not None}
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chosen = parse_filters(body.outlet, body.since, body.until, body.lang)
+    history = history_pairs(turns[:-1])
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return _sse(None, data)
+
+    if body.compare_outlets or body.model.endswith(":compare"):
+        answer = engine.compare(engine.condense(question, history), body.k, chosen)
+        content = _with_sources(answer)
+        if body.stream:
+            pieces = [chunk({"role": "assistant", "content": ""}), *(chunk({"content": p}) for p in _pieces(content)),
+                      chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations]), _sse(None, "[DONE]")]
+            return StreamingResponse(iter(pieces), media_type="text/event-stream", headers=SSE_HEADERS)
+        return {
+            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "citations": [citation_dict(c) for c in answer.citations],
+            "outlets": [o.to_dict() for o in answer.outlets],
+        }
+    if not body.stream:
+        answer = engine.ask(question, history, body.k, chosen, generation)
+        return {
+            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": _with_sources(answer)}, "finish_reason": "stop"}],
+            "usage": answer.usage,
+            "citations": [citation_dict(c) for c in answer.citations],
+        }
+
+    def events(stop: threading.Event) -> Iterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            yield from answer_events(stop)
+        except RagError as exc:  # e.g. the model file vanished: say so in the stream, then end it
+            yield chunk({"content": f"\n\nerror: {exc}"})
+            yield chunk({}, "stop")
+        yield _sse(None, "[DONE]")
+
+    def answer_events(stop: threading.Event) -> Iterator[str]:
+        streamed = False
+        for event in engine.stream(question, history, body.k, chosen, cancel=stop, generation=generation):
+            if event.kind == "sources":
+                evidence = _evidence_text(event)
+                if evidence:
+                    yield chunk({"content": evidence})
+            elif event.kind == "token":
+                streamed = True
+                yield chunk({"content": event.text})
+            elif event.answer is not None:
+                answer = event.answer
+                if not streamed:
+                    tail = _with_sources(answer)
+                elif event.replaced:
+                    tail = REPLACED_NOTE + _with_sources(answer)
+                else:
+                    block = answer.sources_block()
+                    tail = f"\n\nSources:\n{block}" if block else ""
+                # the answer arrives in pieces (a line at a time), not as one chunk at the end
+                for piece in _pieces(tail):
+                    yield chunk({"content": piece})
+                yield chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations])
+                if include_usage:  # OpenAI's last chunk: no choices, the usage of the whole answer
+                    yield _sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                      "model": body.model, "choices": [], "usage": answer.usage})
+
+    return StreamingResponse(pump(events), media_type="text/event-stream",
+                             headers=SSE_HEADERS)
+
+@page_router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+
 def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAPI:
     """The ASGI app; `engine` defaults to the configured index and LLM (loaded once, here)."""
     if engine is None:
@@ -347,6 +552,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.engine = engine
+    app.state.settings = settings
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
 
@@ -368,185 +574,8 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return _error(request, 422, f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request")
 
-    def authorize(credentials: HTTPAuthorizationCredentials | None = Security(BEARER)) -> None:
-        if not settings.api_key:
-            return
-        token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
-        if not secrets.compare_digest(token.encode(), settings.api_key.encode()):
-            raise HTTPException(401, "missing or wrong bearer token (RAG_API_KEY is set)", headers={"WWW-Authenticate": "Bearer"})
-
-    def check_question(text: str, k: int | None) -> None:
-        if len(text) > settings.max_question_chars:
-            raise HTTPException(422, f"question is over {settings.max_question_chars} characters")
-        if k is not None and k > settings.max_k:
-            raise HTTPException(422, f"k is over the limit of {settings.max_k}")
-
-    def filters(outlet: str | None, since: str | None, until: str | None = None, lang: str | None = None) -> Filters:
-        try:
-            return Filters.parse(outlet, since, until, lang)
-        except FilterError as exc:
-            raise HTTPException(422, str(exc)) from None
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/api/status", response_model=StatusResponse, dependencies=[Depends(authorize)])
-    def status() -> dict[str, Any]:
-        engine.retriever.refresh()
-        return engine.retriever.store.status()
-
-    @app.post("/api/search", response_model=SearchResponse, response_model_exclude_none=True, dependencies=[Depends(authorize)])
-    def search(body: SearchRequest) -> dict[str, Any]:
-        check_question(body.query, body.k)
-        engine.retriever.refresh()
-        result = engine.retriever.search(
-            body.query, k=body.k, filters=filters(body.outlet, body.since, body.until, body.lang), per_article=body.per_article,
-            all_copies=body.all_copies, diverse=body.diverse,
-        )
-        return result.to_dict()
-
-    @app.get("/api/articles", dependencies=[Depends(authorize)])
-    def list_articles(outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None,
-                      limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
-        engine.retriever.refresh()
-        total, articles = engine.retriever.store.list_articles(filters(outlet, since, until, lang), offset, limit)
-        return {"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]}
-
-    @app.get("/api/articles/{article_id:path}", dependencies=[Depends(authorize)])
-    def get_article(article_id: str) -> dict[str, Any]:
-        engine.retriever.refresh()
-        store = engine.retriever.store
-        article = store.find_articles([article_id]).get(article_id)
-        if article is None:
-            raise HTTPException(404, f"no article {article_id!r}; GET /api/articles lists them")
-        return {**article.to_dict(), "text": store.article_text(article_id)}
-
-    @app.post("/api/ask", response_model=AskResponse, dependencies=[Depends(authorize)],
-              responses={200: {"content": {"text/event-stream": {}}}})
-    def ask(body: AskRequest) -> Any:
-        check_question(body.question, body.k)
-        history = history_pairs([(t.role, t.content) for t in body.history])
-        chosen = filters(body.outlet, body.since, body.until, body.lang)
-        if body.compare_outlets:
-            compared = engine.compare(engine.condense(body.question, history), body.k, chosen).to_dict()
-            if not body.stream:
-                return compared
-            return StreamingResponse(iter([_sse("citations", {**compared, "replaced": False}), _sse("done", {})]),
-                                     media_type="text/event-stream", headers=SSE_HEADERS)
-        if not body.stream:
-            return engine.ask(body.question, history, body.k, chosen).to_dict()
-
-        def events(stop: threading.Event) -> Iterator[str]:
-            try:
-                for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
-                    if event.kind == "sources":
-                        yield _sse("sources", {"sources": [asdict(x) for x in event.sources],
-                                               "quote": asdict(event.quote) if event.quote else None})
-                    elif event.kind == "token":
-                        yield _sse("token", {"text": event.text})
-                    elif event.answer is not None:
-                        yield _sse("citations", {**event.answer.to_dict(), "replaced": event.replaced})
-                yield _sse("done", {})
-            except RagError as exc:
-                yield _sse("error", {"detail": str(exc)})
-
-        return StreamingResponse(pump(events), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
-
-    @app.get("/v1/models", dependencies=[Depends(authorize)])
-    def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "rag"}]}
-
-    @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
-    def chat_completions(body: ChatCompletionRequest) -> Any:
-        turns = [(m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")]
-        if not turns or turns[-1][0] != "user":
-            raise HTTPException(422, "the last message must be from the user")
-        question = turns[-1][1]
-        check_question(question, body.k)
-        if body.stop:
-            raise HTTPException(422, "stop: stop sequences are not supported (answers are checked JSON claims); leave it out")
-        if body.max_tokens is not None and body.max_tokens > settings.llm_max_tokens * 4:
-            raise HTTPException(422, f"max_tokens: at most {settings.llm_max_tokens * 4} here")
-        generation = {key: value for key, value in (("temperature", body.temperature), ("max_tokens", body.max_tokens)) if value is not None}
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chosen = filters(body.outlet, body.since, body.until, body.lang)
-        history = history_pairs(turns[:-1])
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created = int(time.time())
-
-        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-            return _sse(None, data)
-
-        if body.compare_outlets or body.model.endswith(":compare"):
-            answer = engine.compare(engine.condense(question, history), body.k, chosen)
-            content = _with_sources(answer)
-            if body.stream:
-                pieces = [chunk({"role": "assistant", "content": ""}), *(chunk({"content": p}) for p in _pieces(content)),
-                          chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations]), _sse(None, "[DONE]")]
-                return StreamingResponse(iter(pieces), media_type="text/event-stream", headers=SSE_HEADERS)
-            return {
-                "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                "citations": [citation_dict(c) for c in answer.citations],
-                "outlets": [o.to_dict() for o in answer.outlets],
-            }
-        if not body.stream:
-            answer = engine.ask(question, history, body.k, chosen, generation)
-            return {
-                "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": _with_sources(answer)}, "finish_reason": "stop"}],
-                "usage": answer.usage,
-                "citations": [citation_dict(c) for c in answer.citations],
-            }
-
-        def events(stop: threading.Event) -> Iterator[str]:
-            yield chunk({"role": "assistant", "content": ""})
-            try:
-                yield from answer_events(stop)
-            except RagError as exc:  # e.g. the model file vanished: say so in the stream, then end it
-                yield chunk({"content": f"\n\nerror: {exc}"})
-                yield chunk({}, "stop")
-            yield _sse(None, "[DONE]")
-
-        def answer_events(stop: threading.Event) -> Iterator[str]:
-            streamed = False
-            for event in engine.stream(question, history, body.k, chosen, cancel=stop, generation=generation):
-                if event.kind == "sources":
-                    evidence = _evidence_text(event)
-                    if evidence:
-                        yield chunk({"content": evidence})
-                elif event.kind == "token":
-                    streamed = True
-                    yield chunk({"content": event.text})
-                elif event.answer is not None:
-                    answer = event.answer
-                    if not streamed:
-                        tail = _with_sources(answer)
-                    elif event.replaced:
-                        tail = REPLACED_NOTE + _with_sources(answer)
-                    else:
-                        block = answer.sources_block()
-                        tail = f"\n\nSources:\n{block}" if block else ""
-                    # the answer arrives in pieces (a line at a time), not as one chunk at the end
-                    for piece in _pieces(tail):
-                        yield chunk({"content": piece})
-                    yield chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations])
-                    if include_usage:  # OpenAI's last chunk: no choices, the usage of the whole answer
-                        yield _sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                                          "model": body.model, "choices": [], "usage": answer.usage})
-
-        return StreamingResponse(pump(events), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
-
+    for router in (native_router, openai_router, page_router):
+        app.include_router(router)
     return app
 
 
