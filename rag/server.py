@@ -26,7 +26,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field
 
 from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, history_pairs, source_line
@@ -421,8 +422,8 @@ def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
         compared = engine.compare(engine.condense(body.question, history), body.k, chosen).to_dict()
         if not body.stream:
             return compared
-        return StreamingResponse(iter([_sse("citations", {**compared, "replaced": False}), _sse("done", {})]),
-                                 media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventSourceResponse(iter([_sse("citations", {**compared, "replaced": False}), _sse("done", {})]),
+                                   headers=SSE_HEADERS)
     if not body.stream:
         return engine.ask(body.question, history, body.k, chosen).to_dict()
 
@@ -440,8 +441,7 @@ def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
         except RagError as exc:
             yield _sse("error", {"detail": str(exc)})
 
-    return StreamingResponse(pump(events), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return EventSourceResponse(pump(events), headers=SSE_HEADERS)
 
 @openai_router.get("/v1/models")
 def models() -> dict[str, Any]:
@@ -476,7 +476,7 @@ def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Conf
         if body.stream:
             pieces = [chunk({"role": "assistant", "content": ""}), *(chunk({"content": p}) for p in _pieces(content)),
                       chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations]), _sse(None, "[DONE]")]
-            return StreamingResponse(iter(pieces), media_type="text/event-stream", headers=SSE_HEADERS)
+            return EventSourceResponse(iter(pieces), headers=SSE_HEADERS)
         return {
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
@@ -529,8 +529,7 @@ def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Conf
                     yield _sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                                       "model": body.model, "choices": [], "usage": answer.usage})
 
-    return StreamingResponse(pump(events), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return EventSourceResponse(pump(events), headers=SSE_HEADERS)
 
 @page_router.get("/", include_in_schema=False)
 def page() -> FileResponse:
