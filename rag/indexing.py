@@ -474,7 +474,10 @@ class IndexWriter:
                 manifest.segments.extend(r for r in new_refs if r.chunks or r.articles)
                 self._commit(manifest)
                 catalog.record(planner.fingerprint, plan.read, plan.gone, reset=compare is None)
-                cache.delete_many(committed_keys)
+                if compare is None:  # a rebuild: everything the cache held is committed or stale
+                    cache.clear()
+                else:
+                    cache.delete_many(committed_keys)
                 self._sweep()
             finally:
                 cache.close()

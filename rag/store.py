@@ -554,6 +554,12 @@ class EmbeddingCache:
                 self.db.execute(f"DELETE FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
             self.db.commit()
 
+    def clear(self) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM vectors")
+            self.db.commit()
+            self.db.execute("VACUUM")
+
     def close(self) -> None:
         self.db.close()
 
