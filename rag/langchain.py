@@ -76,8 +76,11 @@ class RagRetriever(BaseRetriever):
             metadata: dict[str, Any] = {
                 "article_id": c.article_id, "title": c.title, "outlet": c.outlet, "date": c.date, "url": c.url,
                 "chunk_id": c.chunk_id, "source_path": c.source_path, "score": round(float(hit.score), 6),
-                "rank": hit.rank,
+                "rank": hit.rank, "story_id": c.story or c.article_id,
+                "also_reported_by": [{"article_id": a.id, "outlet": a.outlet, "date": a.date, "url": a.url} for a in hit.also_reported_by],
             }
+            if hit.speaker and hit.quote_type in ("direct", "reported", "mention"):
+                metadata.update(speaker=hit.speaker, quote_type=hit.quote_type)
             if result.expansion.aliases:
                 metadata["aliases"] = {a.name: a.surface for a in result.expansion.aliases}
             documents.append(Document(page_content=c.text, metadata=metadata, id=c.chunk_id))

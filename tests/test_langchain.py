@@ -24,7 +24,8 @@ def test_invoke_batch_and_ainvoke_return_cited_documents(retriever):
     assert docs and isinstance(docs[0], Document) and len(docs) <= 2
     meta = docs[0].metadata
     assert meta["outlet"] == "SANA" and meta["date"] == "2016-03-01" and meta["url"] == "https://example.org/a"
-    assert {"article_id", "title", "chunk_id", "score", "source_path"} <= set(meta) and "الرقة" in docs[0].page_content
+    assert {"article_id", "title", "chunk_id", "score", "source_path", "story_id", "also_reported_by"} <= set(meta) and "الرقة" in docs[0].page_content
+    assert rag.invoke("ماذا قال لافروف عن الرقة؟")[0].metadata["quote_type"] == "reported"
     assert [d[0].metadata["article_id"] for d in rag.batch(["معركة الرقة", "أسعار النفط"])] == ["a", "sub/c"]
     assert asyncio.run(rag.ainvoke("أسعار النفط"))[0].metadata["article_id"] == "sub/c"
 
