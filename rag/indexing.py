@@ -414,7 +414,8 @@ class IndexWriter:
                 f"cannot update {self.index_dir}: {problem}; rebuild it with `rag index build` (or use the old settings)"
             )
         if manifest.format_version != FORMAT_VERSION:
-            return None
+            # an older segment format: a rebuild may still take unchanged chunks' vectors from it
+            return IndexStore(path, vectors_only=True) if manifest.format_version >= 5 else None
         return IndexStore(path)
 
     def _fresh_manifest(self, live: IndexStore | None) -> Manifest:

@@ -186,7 +186,12 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
     signatures = np.stack([a.signature if a.signature is not None else stories.signature(a.title) for a in data.articles]) if data.articles else np.zeros((0, stories.PERMUTATIONS), np.uint32)
     keys = stories.band_keys(signatures) if len(signatures) else np.zeros((0, stories.BANDS), np.int64)
     bands = stories.BandIndex(keys, np.arange(len(signatures), dtype=np.int32))
-    np.savez(directory / "stories.npz", signatures=signatures.astype(np.uint32), band_keys=bands.keys, band_owners=bands.owners)
+    # Separate .npy files, memory-mapped when read: an update's story lookup touches a few pages of
+    # each segment instead of loading every signature (adding one article to a 100k-chunk index
+    # took 180 ms with one .npz per segment, most of it loading them).
+    np.save(directory / "story_signatures.npy", signatures.astype(np.uint32))
+    np.save(directory / "story_band_keys.npy", bands.keys)
+    np.save(directory / "story_band_owners.npy", bands.owners)
     matrix = np.concatenate(data.vectors).astype(np.float32) if data.vectors else np.zeros((0, dim), np.float32)
     if matrix.shape != (position, dim):
         raise ValueError(f"segment {directory.name}: {matrix.shape[0]} vectors for {position} chunks")
@@ -366,8 +371,9 @@ class Segment:
 
     def _stories(self) -> dict[str, np.ndarray]:
         if self._story_arrays is None:
-            with np.load(self.path / "stories.npz") as arrays:
-                self._story_arrays = {key: arrays[key] for key in arrays.files}
+            self._story_arrays = {
+                name: np.load(self.path / f"story_{name}.npy", mmap_mode="r") for name in ("signatures", "band_keys", "band_owners")
+            }
         return self._story_arrays
 
     def signatures(self) -> np.ndarray:
@@ -378,12 +384,12 @@ class Segment:
         arrays = self._stories()
         left = np.searchsorted(arrays["band_keys"], keys, side="left")
         right = np.searchsorted(arrays["band_keys"], keys, side="right")
-        ords = sorted({int(o) for lo, hi in zip(left, right) for o in arrays["band_owners"][lo:hi]} - self._deleted)
+        ords = sorted({int(o) for lo, hi in zip(left, right) for o in np.asarray(arrays["band_owners"][lo:hi])} - self._deleted)
         if not ords:
             return []
         marks = ",".join("?" * len(ords))
         rows = self.db.execute(f"SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords).fetchall()
-        return [stories.Member(id_, story, day_number(date), arrays["signatures"][ord_]) for ord_, id_, story, date in rows]
+        return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
 
     def story_articles(self, story_ids: Sequence[str]) -> list[StoredArticle]:
         return [a for a in self.articles_where("story", story_ids) if a.ord not in self._deleted]

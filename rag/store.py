@@ -43,7 +43,7 @@ from rag.errors import FilterError, IndexMismatchError, IndexMissingError
 from rag.segments import ARTICLE_COLUMNS, Segment, StoredArticle, make_row, split_row
 from rag.vocabulary import Vocabulary
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 
 @dataclass
@@ -219,11 +219,13 @@ def current_generation(index_dir: Path) -> Path | None:
 class IndexStore:
     """One opened, read-only generation of an index: the segments one manifest lists."""
 
-    def __init__(self, manifest_path: Path) -> None:
+    def __init__(self, manifest_path: Path, *, vectors_only: bool = False) -> None:
+        """`vectors_only`: an index of an earlier segment format (5 and up), opened by a rebuild only to
+        take the vectors of unchanged chunks from it (`vectors_for_keys`) instead of embedding them again."""
         self.path = manifest_path
         self.index_dir = manifest_path.parent if manifest_path.name != "manifest.json" else manifest_path.parent.parent
         self.manifest = Manifest.read(manifest_path)
-        if self.manifest.format_version != FORMAT_VERSION:
+        if self.manifest.format_version != FORMAT_VERSION and not (vectors_only and self.manifest.format_version >= 5):
             raise IndexMismatchError(
                 f"index {self.index_dir} has format {self.manifest.format_version}, this version of rag reads "
                 f"{FORMAT_VERSION}; rebuild it with `rag index build`"

@@ -283,3 +283,21 @@ def test_articles_list_show_remove_and_restore(news_corpus, tmp_path):
     writer(idx).restore(["a"])
     back = writer(idx).update(news_corpus)
     assert back.added == 1 and "a" in IndexStore.open(idx).find_articles(["a"])
+
+
+def test_rebuild_of_an_older_format_reuses_its_vectors(news_corpus, tmp_path):
+    from rag.store import current_generation
+    from rag.errors import IndexMismatchError
+
+    idx = tmp_path / "idx"
+    writer(idx).update(news_corpus)
+    path = current_generation(idx)
+    data = json.loads(path.read_text())
+    data["format_version"] -= 1  # as if written by the previous release
+    path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="rag index build"):
+        writer(idx).update(news_corpus)
+    embedder = HashEmbedder()
+    report = writer(idx, embedder).update(news_corpus, rebuild=True)
+    assert report.added == 3 and report.chunks_embedded == 0 and report.chunks_reused >= 3 and embedder.calls == 0
+    assert IndexStore.open(idx).manifest.articles == 3
