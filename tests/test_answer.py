@@ -66,7 +66,7 @@ def test_supported_claim_is_kept_with_its_citation(sample_store):
     data = answer.to_dict()
     assert data["claims"] == [{"text": SANA_CLAIM_AR, "citations": [n], "support": data["claims"][0]["support"],
                                "kept": True, "cited": [n]}]
-    assert {"question", "answer", "language", "abstained", "mode", "claims", "citations", "sources", "timings", "signals"} == set(data)
+    assert {"question", "answer", "language", "abstained", "mode", "claims", "citations", "sources", "timings", "signals", "as_of", "usage"} == set(data)
     assert data["signals"]["key_term"] and data["signals"]["relevance"] > 0.8
 
 

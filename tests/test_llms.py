@@ -79,7 +79,7 @@ def test_server_errors_name_the_setting(stub_server):
 def test_missing_model_and_unknown_backend_are_clear(tmp_path):
     with pytest.raises(ModelError, match="rag models fetch"):
         load_llm(Settings(llm="llama", llm_model_path=tmp_path / "none.gguf"))
-    with pytest.raises(ModelError, match="llama, openai or extractive"):
+    with pytest.raises(ModelError, match="llama, openai, extractive or a plugin"):
         load_llm(Settings(llm="gpt-99"))
     assert load_llm(Settings(llm="extractive")) is None
 
