@@ -31,6 +31,7 @@ from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_sch
 from rag.config import Settings
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
+from rag.news import AttributedWords, attribute, compare_figures, different_words, quoted_words
 from rag.prompts import load_prompt
 from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.store import Filters
@@ -81,6 +82,21 @@ MESSAGES = {
         "en": "How {n} outlets reported it (each in its own words, earliest first):",
         "ar": "كيف نقلت {n} وسائل إعلام الخبر (كل منها بكلماتها، الأقدم أولا):",
         "fr": "Comment {n} médias l'ont rapporté (chacun dans ses mots, le plus ancien d'abord) :",
+    },
+    "different_words": {
+        "en": "Outlets quote {speaker} in different words: {a} ({a_date}): “{a_words}”; {b} ({b_date}): “{b_words}”.",
+        "ar": "تنسب وسائل الإعلام إلى {speaker} كلمات مختلفة: {a} ({a_date}): «{a_words}»؛ {b} ({b_date}): «{b_words}».",
+        "fr": "Les médias citent {speaker} avec des mots différents : {a} ({a_date}) : « {a_words} » ; {b} ({b_date}) : « {b_words} ».",
+    },
+    "figures_agree": {
+        "en": "They give the same figures: {items}.",
+        "ar": "تتفق في الأرقام: {items}.",
+        "fr": "Ils donnent les mêmes chiffres : {items}.",
+    },
+    "figures_differ": {
+        "en": "Their figures differ: {items}.",
+        "ar": "تختلف في الأرقام: {items}.",
+        "fr": "Leurs chiffres diffèrent : {items}.",
     },
     "compare_span": {
         "en": "First reported by {first} on {first_date}; the latest of these is {last}, {last_date}.",
@@ -468,6 +484,8 @@ class AnswerEngine:
 
         def done(answer: Answer, replaced: bool = False) -> Event:
             answer.timings["total_s"] = round(time.perf_counter() - started, 3)
+            if not answer.abstained and result.news is not None and result.news.speaker:
+                self._note_different_words(answer, hits, result.news)
             answer.signals = signals
             answer.usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
             answer.time_filter = result.time_filter.to_dict() if result.time_filter else None
@@ -589,6 +607,11 @@ class AnswerEngine:
             lines.append(f"{hit.chunk.outlet}, {hit.chunk.date or 'undated'}{words}: “{sentence}” [{n}]")
             if citation.translation is not None:
                 lines.append(f"    ({message('translation', language)}) {citation.translation.text}")
+        agree, differ = compare_figures([(h.chunk.outlet, n, h.chunk.text) for n, h in enumerate(hits, 1)])
+        if agree:
+            lines.append(message("figures_agree", language).format(items=" | ".join(agree[:3])))
+        if differ:
+            lines.append(message("figures_differ", language).format(items=" | ".join(differ[:3])))
         dated = [h for h in hits if h.chunk.date]
         if len(dated) >= 2:
             lines.append(message("compare_span", language).format(
@@ -596,8 +619,33 @@ class AnswerEngine:
                 last=dated[-1].chunk.outlet, last_date=dated[-1].chunk.date[:10]))
         header = message("compare", language).format(n=len(hits))
         timings["total_s"] = round(time.perf_counter() - started, 3)
-        return Answer(question, "\n".join([header, *lines]), language, False, citations, sources, timings, "compare",
-                      question, [], {"outlets_covered": len(hits)}, reports, time_filter)
+        answer = Answer(question, "\n".join([header, *lines]), language, False, citations, sources, timings, "compare",
+                        question, [], {"outlets_covered": len(hits), "figures_agree": agree, "figures_differ": differ},
+                        reports, time_filter)
+        if result.news is not None and result.news.speaker:
+            self._note_different_words(answer, hits, result.news)
+        return answer
+
+    @staticmethod
+    def _note_different_words(answer: Answer, hits: list[Hit], news: Any) -> None:
+        """When outlets quote the speaker on the same event in different words, the answer says so."""
+        quotes = []
+        for n, hit in enumerate(hits, 1):
+            if hit.quote_type != "direct":
+                continue
+            attribution = attribute(hit.chunk.text, news.speaker_terms)
+            words = quoted_words(attribution.sentence) if attribution.quote_type == "direct" else ""
+            if words:
+                quotes.append(AttributedWords(hit.chunk.outlet, hit.chunk.date, words, n))
+        pairs = different_words(quotes)
+        if not pairs:
+            return
+        a, b = pairs[0]
+        note = message("different_words", answer.language).format(
+            speaker=news.speaker, a=a.outlet, a_date=a.date or "undated", a_words=a.words, b=b.outlet,
+            b_date=b.date or "undated", b_words=b.words)
+        answer.answer = f"{answer.answer}\n\n{note}"
+        answer.signals["different_words"] = [{"outlet": q.outlet, "date": q.date, "words": q.words} for q in (a, b)]
 
     def _best_sentence(self, hit: Hit, query: np.ndarray, key: set[str] | None) -> str:
         sentences = [s for s in split_sentences(hit.chunk.text) if len(s) > 20] or [hit.chunk.text[:300]]

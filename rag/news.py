@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag.dates import TimeFilter, asks_for_latest, time_filter
-from rag.language import lexical_tokens, normalize, split_sentences
+from rag.language import lexical_tokens, light_stem, normalize, split_sentences
 
 QuoteType = Literal["direct", "reported", "mention"]
 RERANK_DEPTH = 20
@@ -143,3 +143,73 @@ def quote_rank(quote_type: QuoteType | None) -> int:
 
 def mentions(text: str, terms: list[str]) -> bool:
     return bool(set(terms) & set(lexical_tokens(text)))
+
+
+_QUOTED = re.compile(r"[\"“«„]([^\"”»“«]{12,400})[\"”»]")
+
+
+@dataclass(frozen=True)
+class AttributedWords:
+    """The words one outlet puts in the speaker's mouth."""
+
+    outlet: str
+    date: str | None
+    words: str
+    n: int  # the source's number in the answer
+
+
+def quoted_words(sentence: str) -> str:
+    """The text inside quotation marks in a sentence ("" when there is none)."""
+    return " ".join(m.group(1).strip() for m in _QUOTED.finditer(sentence))
+
+
+def different_words(quotes: list[AttributedWords], max_days: int = 2) -> list[tuple[AttributedWords, AttributedWords]]:
+    """Pairs of outlets that quote the speaker, within `max_days` of each other, in words that share less
+    than half of their content words: the same event reported with different words."""
+    from rag.segments import day_number
+
+    pairs = []
+    for i, a in enumerate(quotes):
+        for b in quotes[i + 1 :]:
+            if a.outlet == b.outlet:
+                continue
+            da, db = day_number(a.date), day_number(b.date)
+            if da >= 0 and db >= 0 and abs(da - db) > max_days:
+                continue
+            wa, wb = set(lexical_tokens(a.words)), set(lexical_tokens(b.words))
+            if wa and wb and len(wa & wb) / min(len(wa), len(wb)) < 0.5:
+                pairs.append((a, b))
+    return pairs
+
+
+_FIGURE = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s+(\w+)")
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
+
+
+def figures(text: str) -> dict[str, str]:
+    """Counts a passage gives ("10 قتلى" → {stem of قتلى: "10 قتلى"}), years left out."""
+    found: dict[str, str] = {}
+    for match in _FIGURE.finditer(text.translate(_DIGITS)):
+        number, word = match.group(1), match.group(2)
+        if len(number) == 4 and number.startswith(("19", "20")):
+            continue  # a year, not a count
+        stems = lexical_tokens(word)
+        if stems and not stems[0].isdigit():
+            found.setdefault(light_stem(stems[0]), f"{number} {word}")
+    return found
+
+
+def compare_figures(sections: list[tuple[str, int, str]]) -> tuple[list[str], list[str]]:
+    """From (outlet, n, passage) sections: counts two or more outlets give alike, and counts they give differently."""
+    by_stem: dict[str, dict[str, tuple[str, int]]] = {}
+    for outlet, n, text in sections:
+        for stem, figure in figures(text).items():
+            by_stem.setdefault(stem, {}).setdefault(outlet, (figure, n))
+    agree, differ = [], []
+    for given in by_stem.values():
+        if len(given) < 2:
+            continue
+        numbers = {figure.split()[0] for figure, _ in given.values()}
+        cited = "; ".join(f"{outlet}: {figure} [{n}]" for outlet, (figure, n) in given.items())
+        (agree if len(numbers) == 1 else differ).append(cited)
+    return agree, differ

@@ -223,3 +223,38 @@ def test_known_place_names_beat_a_common_word_with_the_same_consonants(tmp_path)
     _, store = _index(tmp_path, records)
     match = NameExpander(HashEmbedder(), CuratedAliases()).match("Raqqa", store)[0]
     assert (match.surface, match.source) == ("الرقة", "geonames")
+
+
+def test_outlets_quoting_the_speaker_in_different_words_are_pointed_out(tmp_path, monkeypatch):
+    import rag.answer as answer_module
+    from rag.answer import AnswerEngine
+    from rag.config import Settings
+
+    monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "same", 0.0)
+    monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "cross", 0.0)
+    records = [
+        {"id": "x1", "title": "لافروف والرقة", "outlet": "SANA", "date": "2018-06-02",
+         "text": "قال لافروف في موسكو: «معركة الرقة ستبدأ قريبا بالتنسيق مع الحلفاء». وتابع الوزير حديثه عن جنيف."},
+        {"id": "x2", "title": "لافروف يحذر", "outlet": "Al Jazeera", "date": "2018-06-02",
+         "text": "وقال لافروف أمس: «لن نسمح بأي هجوم على الرقة دون موافقة دمشق». وأضاف أن الوضع معقد."},
+    ]
+    _, store = _index(tmp_path, records)
+    engine = AnswerEngine(Retriever(store, HashEmbedder()), None, Settings(index_dir=tmp_path / "idx"), curated_aliases={})
+    answer = engine.compare("ماذا قال لافروف عن الرقة؟")
+    words = answer.signals["different_words"]
+    assert {w["outlet"] for w in words} == {"SANA", "Al Jazeera"} and "كلمات مختلفة" in answer.answer
+    same = [dict(records[0]), dict(records[1], text=records[0]["text"].replace("قال", "وأكد"), title="خبر")]
+    _, store = _index(tmp_path / "same", same)
+    engine = AnswerEngine(Retriever(store, HashEmbedder()), None, Settings(index_dir=tmp_path / "same" / "idx"), curated_aliases={})
+    assert "different_words" not in engine.compare("ماذا قال لافروف عن الرقة؟").signals
+
+
+def test_compare_sets_figures_side_by_side():
+    from rag.news import compare_figures
+
+    agree, differ = compare_figures([
+        ("SANA", 1, "قتل 10 أشخاص وأصيب 25 آخرون في انفجار عام 2018"),
+        ("BBC Arabic", 2, "أسفر الانفجار عن مقتل 12 أشخاص وإصابة 25 آخرين"),
+    ])
+    assert agree == ["SANA: 25 آخرون [1]; BBC Arabic: 25 آخرين [2]"]
+    assert differ == ["SANA: 10 أشخاص [1]; BBC Arabic: 12 أشخاص [2]"]  # the year is not a count
