@@ -3,8 +3,8 @@ search latency, disk and memory, with the model-free `hash:384` embedder so that
 index's work counts (no model time; no name-index word vectors).
 
 Corpus: ANT Corpus v1.1, Jawhara FM (Chouigui, Ben Khiroun, Elayeb, AICCSA 2017), evaluation data
-only, replicated with distinct ids until the target chunk count is reached, in JSONL files of
-2,000 articles (like daily feeds). One process per size:
+only, replicated with distinct ids (and dates 35 days apart per copy) until the target chunk count is
+reached, in JSONL files of 2,000 articles (like daily feeds). One process per size:
 
     python bench/bench_scale.py --chunks 10000
     python bench/bench_scale.py --chunks 1000000 --recall 200
@@ -48,6 +48,16 @@ def rss_mb() -> float:
     return 0.0
 
 
+def shifted(date: str | None, copy: int) -> str | None:
+    """Each copy of the corpus 35 days later than the last: an archive that spans years, not one whose
+    every article is published 80 times the same day (that would be one story, rightly, rag.stories)."""
+    if not date:
+        return date
+    import datetime as dt
+
+    return (dt.date.fromisoformat(date[:10]) + dt.timedelta(days=35 * copy)).isoformat()
+
+
 def write_corpus(source: Path, target: Path, articles: int) -> None:
     with gzip.open(source, "rt", encoding="utf-8") as handle:
         base = [json.loads(line) for line in handle]
@@ -61,7 +71,8 @@ def write_corpus(source: Path, target: Path, articles: int) -> None:
             part = base[start : start + FILE_ARTICLES][: articles - written]
             with (target / f"c{copy:03d}-{start // FILE_ARTICLES:02d}.jsonl").open("w", encoding="utf-8") as out:
                 for record in part:
-                    out.write(json.dumps({**record, "id": f"{record.get('id', '')}~{copy}"}, ensure_ascii=False) + "\n")
+                    out.write(json.dumps({**record, "id": f"{record.get('id', '')}~{copy}", "date": shifted(record.get("date"), copy)},
+                                         ensure_ascii=False) + "\n")
             written += len(part)
         copy += 1
 

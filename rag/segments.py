@@ -44,6 +44,8 @@ HNSW_EF_SEARCH = 128
 # With a filter that leaves few rows, exact scoring of those rows beats a filtered graph walk.
 EXACT_FILTERED_MAX = 20_000
 ROW_SHIFT = 32
+# Story candidates read per LSH band key and segment (rag.stories).
+CANDIDATES_PER_KEY = 8
 
 _SCHEMA = """
 CREATE TABLE articles(
@@ -384,7 +386,9 @@ class Segment:
         arrays = self._stories()
         left = np.searchsorted(arrays["band_keys"], keys, side="left")
         right = np.searchsorted(arrays["band_keys"], keys, side="right")
-        ords = sorted({int(o) for lo, hi in zip(left, right) for o in np.asarray(arrays["band_owners"][lo:hi])} - self._deleted)
+        # A few owners per band key are enough (every member of a story shares its id); without the cap a
+        # story with many copies made each new copy fetch all of them (quadratic at archive scale).
+        ords = sorted({int(o) for lo, hi in zip(left, right) for o in np.asarray(arrays["band_owners"][lo : min(hi, lo + CANDIDATES_PER_KEY)])} - self._deleted)
         if not ords:
             return []
         marks = ",".join("?" * len(ords))
