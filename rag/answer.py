@@ -636,7 +636,7 @@ class AnswerEngine:
             attribution = attribute(hit.chunk.text, news.speaker_terms)
             words = quoted_words(attribution.sentence) if attribution.quote_type == "direct" else ""
             if words:
-                quotes.append(AttributedWords(hit.chunk.outlet, hit.chunk.date, words, n))
+                quotes.append(AttributedWords(hit.chunk.outlet, hit.chunk.date, words, n, f"{hit.chunk.title} {hit.chunk.text}"))
         pairs = different_words(quotes)
         if not pairs:
             return

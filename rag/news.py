@@ -156,6 +156,7 @@ class AttributedWords:
     date: str | None
     words: str
     n: int  # the source's number in the answer
+    passage: str = ""  # the whole passage: two reports of one event share much of their vocabulary
 
 
 def quoted_words(sentence: str) -> str:
@@ -163,9 +164,9 @@ def quoted_words(sentence: str) -> str:
     return " ".join(m.group(1).strip() for m in _QUOTED.finditer(sentence))
 
 
-def different_words(quotes: list[AttributedWords], max_days: int = 2) -> list[tuple[AttributedWords, AttributedWords]]:
-    """Pairs of outlets that quote the speaker, within `max_days` of each other, in words that share less
-    than half of their content words: the same event reported with different words."""
+def different_words(quotes: list[AttributedWords], max_days: int = 1) -> list[tuple[AttributedWords, AttributedWords]]:
+    """Pairs of outlets that quote the speaker on the same event — both dated within `max_days`, passages
+    sharing at least a fifth of their content words — in words that share less than half of theirs."""
     from rag.segments import day_number
 
     pairs = []
@@ -174,7 +175,10 @@ def different_words(quotes: list[AttributedWords], max_days: int = 2) -> list[tu
             if a.outlet == b.outlet:
                 continue
             da, db = day_number(a.date), day_number(b.date)
-            if da >= 0 and db >= 0 and abs(da - db) > max_days:
+            if da < 0 or db < 0 or abs(da - db) > max_days:
+                continue  # undated, or days apart: not known to be one event
+            pa, pb = set(lexical_tokens(a.passage)), set(lexical_tokens(b.passage))
+            if not pa or not pb or len(pa & pb) / min(len(pa), len(pb)) < 0.2:
                 continue
             wa, wb = set(lexical_tokens(a.words)), set(lexical_tokens(b.words))
             if wa and wb and len(wa & wb) / min(len(wa), len(wb)) < 0.5:

@@ -234,15 +234,19 @@ def test_outlets_quoting_the_speaker_in_different_words_are_pointed_out(tmp_path
     monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "cross", 0.0)
     records = [
         {"id": "x1", "title": "لافروف والرقة", "outlet": "SANA", "date": "2018-06-02",
-         "text": "قال لافروف في موسكو: «معركة الرقة ستبدأ قريبا بالتنسيق مع الحلفاء». وتابع الوزير حديثه عن جنيف."},
-        {"id": "x2", "title": "لافروف يحذر", "outlet": "Al Jazeera", "date": "2018-06-02",
-         "text": "وقال لافروف أمس: «لن نسمح بأي هجوم على الرقة دون موافقة دمشق». وأضاف أن الوضع معقد."},
+         "text": "قال وزير الخارجية الروسي لافروف في مؤتمر صحفي في موسكو عن معركة الرقة: «ستبدأ قريبا بالتنسيق مع الحلفاء». وتابع الوزير حديثه عن جنيف."},
+        {"id": "x2", "title": "لافروف يحذر", "outlet": "Al Jazeera", "date": "2018-06-03",
+         "text": "وقال وزير الخارجية الروسي لافروف في مؤتمر صحفي في موسكو عن معركة الرقة: «لن نسمح بأي هجوم دون موافقة دمشق». وأضاف أن الوضع معقد."},
     ]
     _, store = _index(tmp_path, records)
     engine = AnswerEngine(Retriever(store, HashEmbedder()), None, Settings(index_dir=tmp_path / "idx"), curated_aliases={})
     answer = engine.compare("ماذا قال لافروف عن الرقة؟")
     words = answer.signals["different_words"]
     assert {w["outlet"] for w in words} == {"SANA", "Al Jazeera"} and "كلمات مختلفة" in answer.answer
+    undated = [dict(records[0], date=None), dict(records[1], date=None)]
+    _, store = _index(tmp_path / "undated", undated)
+    engine = AnswerEngine(Retriever(store, HashEmbedder()), None, Settings(index_dir=tmp_path / "undated" / "idx"), curated_aliases={})
+    assert "different_words" not in engine.compare("ماذا قال لافروف عن الرقة؟").signals  # not known to be one event
     same = [dict(records[0]), dict(records[1], text=records[0]["text"].replace("قال", "وأكد"), title="خبر")]
     _, store = _index(tmp_path / "same", same)
     engine = AnswerEngine(Retriever(store, HashEmbedder()), None, Settings(index_dir=tmp_path / "same" / "idx"), curated_aliases={})
