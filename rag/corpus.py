@@ -31,7 +31,7 @@ from rag.registry import READERS
 
 # Bumped whenever reading or cleaning changes what an article's text becomes: an update then
 # re-reads every file instead of skipping unchanged ones (rag.indexing.UpdatePlanner).
-READER_VERSION = 2
+READER_VERSION = 3
 TEXT_SUFFIXES = {".txt", ".md"}
 RECORD_SUFFIXES = {".jsonl", ".json"}
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
@@ -55,7 +55,7 @@ class Article:
     @property
     def content_hash(self) -> str:
         """Changes when anything that is indexed or shown changes."""
-        payload = json.dumps([self.title, self.text, self.outlet, self.date, self.url, self.lang], ensure_ascii=False)
+        payload = json.dumps([self.title, self.text, self.outlet, self.date, self.date_source, self.url, self.lang], ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def metadata(self) -> dict[str, Any]:

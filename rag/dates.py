@@ -117,9 +117,13 @@ def _first_date(text: str) -> dt.date | None:
 
 
 def date_in_text(text: str, dateline_chars: int = 300) -> str | None:
-    """The publication date an article states (ISO), dateline first; None when it states none."""
-    normalised = normalize(text).translate(_DIGITS)
-    day = _first_date(normalised[:dateline_chars]) or _first_date(normalised)
+    """The publication date an article states in its dateline (ISO); None when it states none there.
+
+    Only the opening counts: a date deeper in the body is when something happened ("the final was
+    played on 7 February 2016"), and taking it as the publication date dated reference paragraphs
+    by their events, so that "in 2015" filtered out the paragraph that answered it."""
+    normalised = normalize(text[: dateline_chars * 2]).translate(_DIGITS)
+    day = _first_date(normalised[:dateline_chars])
     return day.isoformat() if day else None
 
 
@@ -203,7 +207,14 @@ def time_filter(question: str) -> TimeFilter | None:
     return None
 
 
-_LATEST = re.compile(r"\b(latest|recent|recently|newest|now|current|currently|today|this week)\b|اخر|احدث|مستجدات|جديد|الان|حاليا")
+# Whole words only, and only words that ask for news: "آخر" alone is also "last" and "other" ("the
+# last prime minister of East Germany"), "الآن"/"now" and "جديد"/"new" describe a state, and
+# substrings matched inside other words ("الانتخابات" holds "الان", "أواخر" holds "اخر").
+_LATEST = re.compile(
+    r"\b(latest|most recent|recent (?:news|developments|reports|events)|recently|newest|today|this week|so far)\b"
+    r"|(?<!\w)(احدث|مستجدات|المستجدات|اليوم|حتي الان|ما (?:هو )?الجديد"
+    r"|اخر (?:ال)?(?:اخبار|تطورات|مستجدات|انباء|تصريحات|تصريح|ما))(?!\w)"
+)
 
 
 def asks_for_latest(question: str) -> bool:

@@ -183,7 +183,7 @@ class Retriever:
             applied = TimeFilter(filters.since or "", filters.until or "", from_question=False)
         elif question.time_filter is not None and infer_time:
             applied = question.time_filter
-            filters = replace(filters, since=applied.since, until=applied.until)
+            filters = replace(filters, since=applied.since, until=applied.until, soft_dates=True)
         expansion = self.expand(query) if expand else Expansion()
         depth = max(self.depth, k * 4)
         runs: list[tuple[list[int], float]] = []

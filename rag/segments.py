@@ -153,7 +153,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
     db.executescript(_SCHEMA)
     outlets: dict[str, int] = {}
     langs: dict[str, int] = {}
-    article_outlet, article_day, article_lang, chunk_article = [], [], [], []
+    article_outlet, article_day, article_lang, chunk_article, day_from_text = [], [], [], [], []
     documents: list[list[str]] = []
     position = 0
     article_rows, chunk_rows = [], []
@@ -165,6 +165,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         article_outlet.append(outlets.setdefault(article.outlet, len(outlets)))
         article_lang.append(langs.setdefault(article.lang, len(langs)))
         article_day.append(day_number(article.date))
+        day_from_text.append(article.date_source == "text")
         for chunk in chunks:
             chunk_rows.append((position, chunk.chunk_id, ord_, chunk.ordinal, chunk.text, " ".join(chunk.tokens), chunk.embed_key))
             chunk_article.append(ord_)
@@ -184,6 +185,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         article_outlet=np.asarray(article_outlet, dtype=np.int32),
         article_day=np.asarray(article_day, dtype=np.int32),
         article_lang=np.asarray(article_lang, dtype=np.int16),
+        article_day_from_text=np.asarray(day_from_text, dtype=bool),
         chunk_article=np.asarray(chunk_article, dtype=np.int32),
     )
     signatures = np.stack([a.signature if a.signature is not None else stories.signature(a.title) for a in data.articles]) if data.articles else np.zeros((0, stories.PERMUTATIONS), np.uint32)
@@ -275,6 +277,15 @@ class Segment:
         return self._column("article_day")
 
     @property
+    def article_day_from_text(self) -> np.ndarray:
+        """True where the date was read from the article's dateline, not given by the corpus."""
+        self._column("article_day")
+        assert self._columns is not None
+        if "article_day_from_text" not in self._columns:  # a segment written before the column existed
+            self._columns["article_day_from_text"] = np.zeros(len(self.article_day), dtype=bool)
+        return self._columns["article_day_from_text"]
+
+    @property
     def article_lang(self) -> np.ndarray:
         return self._column("article_lang")
 
@@ -307,8 +318,11 @@ class Segment:
     def live_chunks(self) -> int:
         return self.n_chunks if self.live is None else int(self.live.sum())
 
-    def mask(self, outlets: Sequence[str] | None, since: int | None, until: int | None, lang: str | None) -> np.ndarray | None:
-        """Chunks that pass the filters and are not deleted (None: all of them)."""
+    def mask(
+        self, outlets: Sequence[str] | None, since: int | None, until: int | None, lang: str | None, soft_dates: bool = False
+    ) -> np.ndarray | None:
+        """Chunks that pass the filters and are not deleted (None: all of them). With `soft_dates`
+        the date window applies only to articles whose date the corpus gave (see Filters)."""
         if outlets is None and since is None and until is None and lang is None:
             return self.live
         keep = np.ones(len(self.article_outlet), dtype=bool)
@@ -316,10 +330,15 @@ class Segment:
             wanted = {o.casefold() for o in outlets}
             codes = [i for i, name in enumerate(self.info["outlets"]) if name.casefold() in wanted]
             keep &= np.isin(self.article_outlet, codes)
-        if since is not None:
-            keep &= self.article_day >= since
-        if until is not None:
-            keep &= (self.article_day <= until) & (self.article_day >= 0)
+        if since is not None or until is not None:
+            in_window = np.ones(len(self.article_day), dtype=bool)
+            if since is not None:
+                in_window &= self.article_day >= since
+            if until is not None:
+                in_window &= (self.article_day <= until) & (self.article_day >= 0)
+            if soft_dates:
+                in_window |= (self.article_day < 0) | self.article_day_from_text
+            keep &= in_window
         if lang is not None:
             codes = [i for i, name in enumerate(self.info["langs"]) if name == lang]
             keep &= np.isin(self.article_lang, codes)

@@ -158,6 +158,10 @@ class Filters:
     since: str | None = None
     until: str | None = None
     lang: str | None = None
+    #: The window was read from the question ("in June 2018"), a guess: it rules out only articles
+    #: whose publication date the corpus gave, never undated ones or ones dated from their text.
+    #: A window the caller gives (--since/--until) rules out everything outside it.
+    soft_dates: bool = False
 
     def active(self) -> bool:
         return any((self.outlet, self.since, self.until, self.lang))
@@ -382,7 +386,7 @@ class IndexStore:
         outlets = self.resolve_outlet(f.outlet) if f.outlet else None
         since = date_bound(f.since, end=False) if f.since else None
         until = date_bound(f.until, end=True) if f.until else None
-        return [s.mask(outlets, since, until, f.lang) for s in self.segments]
+        return [s.mask(outlets, since, until, f.lang, f.soft_dates) for s in self.segments]
 
     def dense_search(self, vector: np.ndarray, depth: int, filters: Filters | None = None) -> tuple[list[int], list[float]]:
         """Row ids and cosine similarities of the nearest chunks, best first."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag.corpus import clean_text
-from rag.dates import date_in_text, time_filter
+from rag.dates import asks_for_latest, date_in_text, time_filter
 from rag.errors import FilterError
 from rag.indexing import IndexWriter
 from rag.news import analyse, attribute
@@ -143,6 +143,45 @@ def test_no_time_filter_without_a_date():
 )
 def test_dates_in_text(text, date):
     assert date_in_text(text) == date
+
+
+def test_a_window_read_from_the_question_rules_out_only_dates_the_corpus_gave(tmp_path):
+    records = [
+        {"id": "given", "title": "الرقة", "text": WIRE, "outlet": "SANA", "date": "2016-02-07"},
+        {"id": "dateline", "title": "الرقة", "text": "دمشق في 7 شباط 2016 - " + WIRE + " وقال مسؤول آخر.", "outlet": "BBC Arabic"},
+        {"id": "undated", "title": "الرقة", "text": WIRE + " وتابع الوزير حديثه عن المياه والكهرباء والمدارس.", "outlet": "CNN"},
+        {"id": "in-2015", "title": "الرقة", "text": WIRE + " وعاد الحديث عن النفط.", "outlet": "SANA", "date": "2015-05-01"},
+    ]
+    _, store = _index(tmp_path, records)
+    retriever = Retriever(store, HashEmbedder())
+    asked = {h.chunk.article_id for h in retriever.search("ماذا قال لافروف عن الرقة في عام 2015؟", k=10, all_copies=True).hits}
+    assert asked == {"dateline", "undated", "in-2015"}  # a guess from the question never drops an undated article
+    given = retriever.search("ماذا قال لافروف عن الرقة؟", k=10, all_copies=True, filters=Filters.parse(since="2015", until="2015"))
+    assert {h.chunk.article_id for h in given.hits} == {"in-2015"}  # a window the user gives is strict
+
+
+def test_a_date_deep_in_the_body_is_not_the_publication_date():
+    body = "افتتح الملعب بحضور الآلاف من المشجعين. " * 12 + "وأقيمت المباراة النهائية في 7 شباط 2016."
+    assert date_in_text(body) is None
+    assert date_in_text("دمشق في 7 شباط 2016 - " + body) == "2016-02-07"
+
+
+@pytest.mark.parametrize(
+    "question, latest",
+    [
+        ("What is the latest news about Idlib?", True),
+        ("ما آخر الأخبار عن إدلب؟", True),
+        ("ما أحدث تصريحات لافروف؟", True),
+        ("ما آخر ما قاله لافروف عن الرقة؟", True),
+        ("من كان آخر رئيس وزراء لألمانيا الشرقية؟", False),  # "last", not "latest"
+        ("إعادة فرز الأصوات في الانتخابات العراقية", False),  # "الان" inside another word
+        ("ماذا حدث في السويداء في أواخر تموز 2018؟", False),
+        ("What is the city now called?", False),
+        ("ما هو الموقع الآخر الذي اختبرته أبولو؟", False),  # "the other"
+    ],
+)
+def test_questions_that_ask_for_the_latest(question, latest):
+    assert asks_for_latest(question) is latest
 
 
 def test_undated_article_takes_its_dateline_date(tmp_path):
