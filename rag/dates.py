@@ -207,12 +207,15 @@ def time_filter(question: str) -> TimeFilter | None:
     return None
 
 
-# Whole words only, and only words that ask for news: "آخر" alone is also "last" and "other" ("the
-# last prime minister of East Germany"), "الآن"/"now" and "جديد"/"new" describe a state, and
-# substrings matched inside other words ("الانتخابات" holds "الان", "أواخر" holds "اخر").
+# Whole words that ask for news only: "آخر" alone is also "last" and "other" ("the last prime
+# minister of East Germany"), "latest" also qualifies things ("the latest epoch"), "now"/"الآن",
+# "today"/"اليوم" and "جديد"/"new" describe a state ("known today as"), and a bare pattern matched
+# inside other words ("الانتخابات" holds "الان", "أواخر" holds "اخر").
+_NEWS_NOUNS = r"news|developments?|reports?|updates?|statements?|comments?|remarks?|events?"
 _LATEST = re.compile(
-    r"\b(latest|most recent|recent (?:news|developments|reports|events)|recently|newest|today|this week|so far)\b"
-    r"|(?<!\w)(احدث|مستجدات|المستجدات|اليوم|حتي الان|ما (?:هو )?الجديد"
+    r"\b(?:latest(?=\s+(?:" + _NEWS_NOUNS + r"|on|about|from|in|with)\b|\s*[?.!]*$)|most recent\s+(?:" + _NEWS_NOUNS + r")"
+    r"|recent\s+(?:" + _NEWS_NOUNS + r")|recently|so far|this week)\b"
+    r"|(?<!\w)(?:احدث|مستجدات|المستجدات|حتي الان|ما (?:هو )?الجديد"
     r"|اخر (?:ال)?(?:اخبار|تطورات|مستجدات|انباء|تصريحات|تصريح|ما))(?!\w)"
 )
 

@@ -40,7 +40,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 # "what did X say about Y", "what has X said on Y", "ماذا قال X عن Y", "بماذا صرح X", "تصريحات X حول Y"
 _SPEAKER_PATTERNS = (
-    re.compile(r"\bwhat\s+(?:did|has|have|does|do)\s+(.+?)\s+(?:say|said|tell|told|state|stated|claim|claimed|announce|announced)\b", re.I),
+    re.compile(r"\bwhat\s+(?:did|has|have|does|do)\s+(.+?)\s+(?:say|said|tell|told|stated|claim|claimed|announce|announced)\b", re.I),
     re.compile(r"\bhow\s+did\s+(.+?)\s+(?:react|respond|comment)\b", re.I),
     re.compile(r"\b(.+?)'s\s+(?:statement|statements|remarks|comments|words)\b", re.I),
     re.compile(r"(?:ماذا|بماذا|ما الذي|ما ذا)\s+(?:قال|قالت|صرح|صرحت|اكد|اكدت|اعلن|اعلنت)\s+(.+?)(?:\s+(?:عن|بشان|حول|في|ازاء|تجاه)\s|[؟?]|$)"),

@@ -160,6 +160,11 @@ def test_a_window_read_from_the_question_rules_out_only_dates_the_corpus_gave(tm
     assert {h.chunk.article_id for h in given.hits} == {"in-2015"}  # a window the user gives is strict
 
 
+def test_state_is_a_noun_in_a_speaker_question():
+    assert analyse("What did the Islamic State proclaim itself in 2014?").speaker is None
+    assert analyse("What did the Secretary of State say about Idlib?").speaker == "Secretary Of State"
+
+
 def test_a_date_deep_in_the_body_is_not_the_publication_date():
     body = "افتتح الملعب بحضور الآلاف من المشجعين. " * 12 + "وأقيمت المباراة النهائية في 7 شباط 2016."
     assert date_in_text(body) is None
@@ -178,6 +183,10 @@ def test_a_date_deep_in_the_body_is_not_the_publication_date():
         ("ماذا حدث في السويداء في أواخر تموز 2018؟", False),
         ("What is the city now called?", False),
         ("ما هو الموقع الآخر الذي اختبرته أبولو؟", False),  # "the other"
+        ("What is the name of the latest epoch?", False),
+        ("Whose wall is visible around Newcastle even today?", False),
+        ("What did Lavrov say recently about Raqqa?", True),
+        ("What is Lavrov's latest statement on Idlib?", True),
     ],
 )
 def test_questions_that_ask_for_the_latest(question, latest):
