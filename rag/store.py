@@ -32,6 +32,7 @@ import sqlite3
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -390,13 +391,14 @@ class IndexStore:
 
     def dense_search(self, vector: np.ndarray, depth: int, filters: Filters | None = None) -> tuple[list[int], list[float]]:
         """Row ids and cosine similarities of the nearest chunks, best first."""
-        rows: list[np.ndarray] = []
-        scores: list[np.ndarray] = []
-        for segment, mask in zip(self.segments, self._masks(filters)):
-            positions, similarities = segment.dense_search(vector, depth, mask)
-            rows.append(make_row(segment.number, positions))
-            scores.append(similarities)
-        return _top(rows, scores, depth)
+        pairs = list(zip(self.segments, self._masks(filters)))
+        if sum(s.n_chunks for s in self.segments) >= PARALLEL_DENSE_MIN:
+            # FAISS releases the GIL: segments are scanned on all cores (one query alone runs on one).
+            found = list(_search_pool().map(lambda pair: pair[0].dense_search(vector, depth, pair[1]), pairs))
+        else:
+            found = [segment.dense_search(vector, depth, mask) for segment, mask in pairs]
+        rows = [make_row(segment.number, positions) for (segment, _), (positions, _) in zip(pairs, found)]
+        return _top(rows, [similarities for _, similarities in found], depth)
 
     def lexical_search(self, tokens: Sequence[str], depth: int, filters: Filters | None = None) -> tuple[list[int], float]:
         """Row ids by BM25 (positive scores only), and the share of query tokens the index knows."""
@@ -410,7 +412,7 @@ class IndexStore:
         for segment, mask in zip(self.segments, self._masks(filters)):
             columns = self.vocabulary.columns(segment.db, list(frequencies))
             query = [(columns[t][0], idf[t]) for t in tokens if t in columns]
-            positions, values = segment.lexical_search(query, self.statistics, mask)
+            positions, values = segment.lexical_search(query, self.statistics, mask, depth)
             rows.append(make_row(segment.number, positions))
             scores.append(values)
         found, _ = _top(rows, scores, depth)
@@ -460,7 +462,7 @@ class IndexStore:
         sizes: Counter[str] = Counter()
         for segment in self.segments:
             for path in segment.path.iterdir():
-                kind = "dense" if path.name == "dense.faiss" else "lexical" if path.name.startswith("lex_") else "docstore"
+                kind = "dense" if path.name in ("dense.faiss", "vectors.npy") else "lexical" if path.name.startswith("lex_") else "docstore"
                 sizes[kind] += path.stat().st_size
         return dict(sizes)
 
@@ -503,6 +505,18 @@ FROM chunks c JOIN articles a ON a.ord = c.article_ord
 def _inverted(date: str) -> str:
     """A sort key that puts later ISO dates first."""
     return "".join(chr(0x10FFFF - ord(ch)) for ch in date)
+
+
+# Below this many chunks a search is a few milliseconds and threads only add overhead.
+PARALLEL_DENSE_MIN = 100_000
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _search_pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="rag-search")
+    return _POOL
 
 
 def _top(rows: list[np.ndarray], scores: list[np.ndarray], depth: int) -> tuple[list[int], list[float]]:

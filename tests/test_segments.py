@@ -2,6 +2,7 @@
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
@@ -189,8 +190,8 @@ def test_filters_are_masks_across_segments(news_corpus, tmp_path):
     assert {h.chunk.outlet for h in sana} == {"SANA"} and "d" in {h.chunk.article_id for h in sana}
 
 
-def test_big_segments_get_an_hnsw_graph_with_high_recall(tmp_path, monkeypatch):
-    monkeypatch.setattr(segments, "ANN_MIN_VECTORS", 500)
+def test_big_segments_are_scanned_in_8_bits_and_rescored_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(segments, "QUANTIZED_MIN_VECTORS", 500)
     corpus = tmp_path / "corpus"
     rng = np.random.default_rng(3)
     vocabulary = [f"كلمة{i}" for i in range(400)]
@@ -201,15 +202,27 @@ def test_big_segments_get_an_hnsw_graph_with_high_recall(tmp_path, monkeypatch):
     embedder = ModelFreeEmbedder(64)
     writer(idx, embedder).update(corpus)
     store = IndexStore.open(idx)
-    assert store.status()["dense_index"] == ["hnsw"] and store.status()["vectors"] == 900
+    assert store.status()["dense_index"] == ["sq8"] and store.status()["vectors"] == 900
     segment = store.segments[0]
-    exact = segment.dense.reconstruct_n(0, segment.dense.ntotal)
+    assert isinstance(segment.dense, faiss.IndexScalarQuantizer)
+    exact = np.load(segment.path / "vectors.npy")
+    assert np.array_equal(segment.vectors(np.arange(900)), exact)  # merges and reuse get the float vectors
+    assert not np.array_equal(segment.dense.reconstruct_n(0, 900), exact)  # not the 8-bit ones
     recalls = []
     for q in exact[rng.choice(900, 50, replace=False)]:
         tenth = np.sort(exact @ q)[-10]  # hashed words tie often: any vector as close as the 10th counts
-        positions, _ = segment.dense_search(q, 10, None)
+        positions, scores = segment.dense_search(q, 10, None)
         recalls.append(float(np.mean(exact[positions] @ q >= tenth - 1e-6)))
-    assert np.mean(recalls) >= 0.95
+        assert np.allclose(scores, exact[positions] @ q, atol=1e-6)  # similarities are exact, not 8-bit
+    assert np.mean(recalls) >= 0.98
+    # a merge carries the float vectors over, not their 8-bit approximations
+    (corpus / "more.jsonl").write_text(json.dumps({"id": "b", "title": "", "text": "كلمة1 كلمة2 كلمة3"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    writer(idx, embedder).update(corpus)
+    writer(idx, embedder).optimize()
+    merged = IndexStore.open(idx).segments
+    assert len(merged) == 1 and merged[0].info["dense"] == "sq8"
+    by_id = {row[0]: row[1] for row in merged[0].db.execute("SELECT a.id, c.pos FROM chunks c JOIN articles a ON a.ord = c.article_ord")}
+    assert np.allclose(merged[0].vectors(np.array([by_id["a5"]])), exact[5:6], atol=1e-7)
     # a narrow filter is scored exactly over the rows it leaves
     mask = np.zeros(900, dtype=bool)
     mask[rng.choice(900, 40, replace=False)] = True
@@ -301,3 +314,27 @@ def test_rebuild_of_an_older_format_reuses_its_vectors(news_corpus, tmp_path):
     report = writer(idx, embedder).update(news_corpus, rebuild=True)
     assert report.added == 3 and report.chunks_embedded == 0 and report.chunks_reused >= 3 and embedder.calls == 0
     assert IndexStore.open(idx).manifest.articles == 3
+
+
+def test_bm25_sums_and_depth_cut_do_not_change_the_ranking(tmp_path, monkeypatch):
+    """Scores summed densely or by sorting, and each segment cut to the depth, rank the same."""
+    from rag import lexical
+    from rag.language import lexical_tokens
+
+    rng = np.random.default_rng(3)
+    words = ["سوريا", "لافروف", "الرقة", "موسكو", "جنيف", "النفط", "اوبك", "حلب", "ادلب", "تونس"]
+    corpus = tmp_path / "corpus"
+    for i in range(80):
+        write_article(corpus, f"{i:02d}.md", "خبر", " ".join(rng.choice(words, size=rng.integers(3, 20))), outlet="X", id=f"d{i}")
+    writer(tmp_path / "idx").update(corpus)
+    store = IndexStore.open(tmp_path / "idx")
+    tokens = lexical_tokens("لافروف الرقة النفط")
+    everything = len(store.segments[0].postings.doclen)
+    ranked = {}
+    for ratio in (0, 10**9):  # never / always summed densely
+        monkeypatch.setattr(lexical, "DENSE_ACCUMULATE_RATIO", ratio)
+        full, _ = store.lexical_search(tokens, depth=everything)
+        cut, _ = store.lexical_search(tokens, depth=7)
+        assert cut == full[:7]
+        ranked[ratio] = full
+    assert ranked[0] == ranked[10**9] and len(ranked[0]) > 7
