@@ -120,8 +120,8 @@ def child(phase: str, work: Path, args: argparse.Namespace) -> dict:
         import numpy as np
 
         hits, total = 0, 0
-        for segment in [s for s in store.segments if s.info["dense"] == "hnsw"]:
-            vectors = segment.dense.reconstruct_n(0, segment.dense.ntotal)
+        for segment in [s for s in store.segments if s.info["dense"] != "flat"]:
+            vectors = segment.vectors(np.arange(segment.dense.ntotal))
             for q in embedder.embed_queries(queries[: args.recall]):
                 exact = vectors @ q
                 tenth = np.sort(exact)[-10]  # ties count as hits: hashed words tie often
