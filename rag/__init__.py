@@ -61,7 +61,7 @@ def update_index(
 
 
 def optimize_index(settings: Settings) -> "UpdateReport":
-    """Merge the index's segments into one (drops deleted rows; an HNSW graph once it is big)."""
+    """Merge the index's segments into one (drops deleted rows; 8-bit vectors once it is big)."""
     from rag.embeddings import load_embedder
 
     return _writer(settings, load_embedder(settings.embedder, settings.threads), None).optimize()

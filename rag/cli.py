@@ -155,7 +155,7 @@ def index_update(
 
 @index_app.command("optimize")
 def index_optimize(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Merge all segments into one: drops deleted rows and builds an HNSW graph for big indexes."""
+    """Merge all segments into one: drops deleted rows (a big merged segment is scanned in 8 bits, re-scored exactly)."""
     from rag import optimize_index
 
     settings = load_settings(config, index_dir=index)

@@ -382,7 +382,7 @@ class IndexWriter:
                 catalog.close()
 
     def optimize(self, progress: Progress | None = None) -> UpdateReport:
-        """Merge all segments into one (dropping deleted rows; HNSW if it is big enough)."""
+        """Merge all segments into one (dropping deleted rows; 8-bit vectors if it is big enough)."""
         with self._locked():
             report = UpdateReport()
             live = self._open_live(rebuild=False)

@@ -469,7 +469,7 @@ class IndexStore:
     def status(self) -> dict[str, Any]:
         m = self.manifest
         disk = self.disk_bytes()
-        dense_bytes = disk.get("dense", 0)
+        resident = sum((s.path / "dense.faiss").stat().st_size for s in self.segments if (s.path / "dense.faiss").exists())
         return {
             "articles": m.articles,
             "chunks": m.chunks,
@@ -486,9 +486,9 @@ class IndexStore:
             "vectors": sum(r.chunks for r in m.segments),
             "disk_bytes": disk,
             "disk_bytes_total": sum(disk.values()),
-            # Resident once searched: the vectors (flat) or vectors + graph (HNSW) are read into memory;
-            # postings and docstore are memory-mapped / paged by the OS.
-            "memory_bytes_per_chunk": round(dense_bytes / max(m.chunks, 1), 1),
+            # Resident once searched: dense.faiss (float vectors, or 8-bit codes in big segments); the float
+            # copy of an 8-bit segment, the postings and the docstore are memory-mapped / paged by the OS.
+            "memory_bytes_per_chunk": round(resident / max(m.chunks, 1), 1),
         }
 
     def close(self) -> None:

@@ -203,6 +203,7 @@ def test_big_segments_are_scanned_in_8_bits_and_rescored_exactly(tmp_path, monke
     writer(idx, embedder).update(corpus)
     store = IndexStore.open(idx)
     assert store.status()["dense_index"] == ["sq8"] and store.status()["vectors"] == 900
+    assert store.status()["memory_bytes_per_chunk"] < 64 * 4 / 2  # 8-bit codes resident, floats memory-mapped
     segment = store.segments[0]
     assert isinstance(segment.dense, faiss.IndexScalarQuantizer)
     exact = np.load(segment.path / "vectors.npy")
