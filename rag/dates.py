@@ -21,7 +21,18 @@ from dataclasses import dataclass
 
 from rag.language import normalize
 
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+#: Arabic-Indic and Persian digits to ASCII (str.translate table)
+DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def day_number(date: str | None) -> int:
+    """Days since 0001-01-01 of an ISO date (or date-time); -1 when unknown."""
+    if not date:
+        return -1
+    try:
+        return dt.date.fromisoformat(date[:10]).toordinal()
+    except ValueError:
+        return -1
 
 # Written forms; matched after rag.language.normalize (alef forms unified, ة→ه, ى→ي, Latin folded).
 _MONTH_NAMES: dict[int, tuple[str, ...]] = {
@@ -122,7 +133,7 @@ def date_in_text(text: str, dateline_chars: int = 300) -> str | None:
     Only the opening counts: a date deeper in the body is when something happened ("the final was
     played on 7 February 2016"), and taking it as the publication date dated reference paragraphs
     by their events, so that "in 2015" filtered out the paragraph that answered it."""
-    normalised = normalize(text[: dateline_chars * 2]).translate(_DIGITS)
+    normalised = normalize(text[: dateline_chars * 2]).translate(DIGITS)
     day = _first_date(normalised[:dateline_chars])
     return day.isoformat() if day else None
 
@@ -164,7 +175,7 @@ def _month_range(year: int, month: int) -> tuple[dt.date, dt.date]:
 
 def time_filter(question: str) -> TimeFilter | None:
     """The date range a question names, if it names one (see the module docstring)."""
-    text = normalize(question).translate(_DIGITS)
+    text = normalize(question).translate(DIGITS)
     match = _Q_DAY.search(text)
     if match:
         if match[1]:

