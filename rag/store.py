@@ -392,12 +392,16 @@ class IndexStore:
     def dense_search(self, vector: np.ndarray, depth: int, filters: Filters | None = None) -> tuple[list[int], list[float]]:
         """Row ids and cosine similarities of the nearest chunks, best first."""
         pairs = list(zip(self.segments, self._masks(filters)))
-        if sum(s.n_chunks for s in self.segments) >= PARALLEL_DENSE_MIN:
-            # FAISS releases the GIL: segments are scanned on all cores (one query alone runs on one).
-            found = list(_search_pool().map(lambda pair: pair[0].dense_search(vector, depth, pair[1]), pairs))
+        total = sum(s.n_chunks for s in self.segments)
+        if total >= PARALLEL_DENSE_MIN:
+            # FAISS releases the GIL: the scan is split over all cores (one query alone runs on one),
+            # a large segment into position ranges so that one merged segment is not scanned by one core.
+            pieces = _pieces(pairs, total, os.cpu_count() or 2)
+            found = list(_search_pool().map(lambda piece: piece[0].dense_search(vector, depth, piece[1], piece[2]), pieces))
         else:
+            pieces = [(segment, mask, None) for segment, mask in pairs]
             found = [segment.dense_search(vector, depth, mask) for segment, mask in pairs]
-        rows = [make_row(segment.number, positions) for (segment, _), (positions, _) in zip(pairs, found)]
+        rows = [make_row(segment.number, positions) for (segment, _, _), (positions, _) in zip(pieces, found)]
         return _top(rows, [similarities for _, similarities in found], depth)
 
     def lexical_search(self, tokens: Sequence[str], depth: int, filters: Filters | None = None) -> tuple[list[int], float]:
@@ -510,6 +514,20 @@ def _inverted(date: str) -> str:
 # Below this many chunks a search is a few milliseconds and threads only add overhead.
 PARALLEL_DENSE_MIN = 100_000
 _POOL: ThreadPoolExecutor | None = None
+
+
+def _pieces(pairs: list[tuple[Segment, np.ndarray | None]], total: int, workers: int) -> list[tuple[Segment, np.ndarray | None, tuple[int, int] | None]]:
+    """(segment, mask, span) work items of about total / workers chunks each; small segments whole."""
+    share = max(1, -(-total // workers))
+    pieces: list[tuple[Segment, np.ndarray | None, tuple[int, int] | None]] = []
+    for segment, mask in pairs:
+        parts = -(-segment.n_chunks // share)
+        if parts <= 1:
+            pieces.append((segment, mask, None))
+            continue
+        bounds = np.linspace(0, segment.n_chunks, parts + 1).astype(int)
+        pieces.extend((segment, mask, (int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:]))
+    return pieces
 
 
 def _search_pool() -> ThreadPoolExecutor:

@@ -202,10 +202,10 @@ def test_big_segments_are_scanned_in_8_bits_and_rescored_exactly(tmp_path, monke
     embedder = ModelFreeEmbedder(64)
     writer(idx, embedder).update(corpus)
     store = IndexStore.open(idx)
-    assert store.status()["dense_index"] == ["sq8"] and store.status()["vectors"] == 900
+    assert store.status()["dense_index"] == ["sq8r"] and store.status()["vectors"] == 900
     assert store.status()["memory_bytes_per_chunk"] < 64 * 4 / 2  # 8-bit codes resident, floats memory-mapped
     segment = store.segments[0]
-    assert isinstance(segment.dense, faiss.IndexScalarQuantizer)
+    assert isinstance(segment.dense, faiss.IndexPreTransform)
     exact = np.load(segment.path / "vectors.npy")
     assert np.array_equal(segment.vectors(np.arange(900)), exact)  # merges and reuse get the float vectors
     assert not np.array_equal(segment.dense.reconstruct_n(0, 900), exact)  # not the 8-bit ones
@@ -221,7 +221,7 @@ def test_big_segments_are_scanned_in_8_bits_and_rescored_exactly(tmp_path, monke
     writer(idx, embedder).update(corpus)
     writer(idx, embedder).optimize()
     merged = IndexStore.open(idx).segments
-    assert len(merged) == 1 and merged[0].info["dense"] == "sq8"
+    assert len(merged) == 1 and merged[0].info["dense"] == "sq8r"
     by_id = {row[0]: row[1] for row in merged[0].db.execute("SELECT a.id, c.pos FROM chunks c JOIN articles a ON a.ord = c.article_ord")}
     assert np.allclose(merged[0].vectors(np.array([by_id["a5"]])), exact[5:6], atol=1e-7)
     # a narrow filter is scored exactly over the rows it leaves
@@ -339,3 +339,78 @@ def test_bm25_sums_and_depth_cut_do_not_change_the_ranking(tmp_path, monkeypatch
         assert cut == full[:7]
         ranked[ratio] = full
     assert ranked[0] == ranked[10**9] and len(ranked[0]) > 7
+
+
+def _quantized_index(tmp_path, monkeypatch, n=900, build=None):
+    monkeypatch.setattr(segments, "QUANTIZED_MIN_VECTORS", 500)
+    if build is not None:
+        monkeypatch.setattr(segments, "build_dense", build)
+    corpus = tmp_path / "corpus"
+    rng = np.random.default_rng(5)
+    vocabulary = [f"كلمة{i}" for i in range(300)]
+    corpus.mkdir()
+    lines = [json.dumps({"id": f"a{i}", "title": "", "text": " ".join(rng.choice(vocabulary, 10))}, ensure_ascii=False) for i in range(n)]
+    (corpus / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    idx = tmp_path / "idx"
+    writer(idx, ModelFreeEmbedder(64)).update(corpus)
+    return IndexStore.open(idx)
+
+
+def test_one_large_segment_is_split_over_threads_with_the_same_results(tmp_path, monkeypatch):
+    import rag.store as store_module
+
+    store = _quantized_index(tmp_path, monkeypatch)
+    assert len(store.segments) == 1
+    segment = store.segments[0]
+    exact = segment.vectors(np.arange(segment.n_chunks))
+    queries = exact[:20] + 0.01
+    monkeypatch.setattr(store_module, "PARALLEL_DENSE_MIN", 10**9)
+    whole = [store.dense_search(q, 12) for q in queries]
+    monkeypatch.setattr(store_module, "PARALLEL_DENSE_MIN", 1)
+    pieces = store_module._pieces([(segment, None)], segment.n_chunks, 3)
+    assert [p[2] for p in pieces] == [(0, 300), (300, 600), (600, 900)]
+    split = [store.dense_search(q, 12) for q in queries]
+    for (rows_a, sims_a), (rows_b, sims_b) in zip(whole, split):
+        assert np.allclose(sims_a, sims_b, atol=1e-6)
+        above_last = [r for r, sim in zip(rows_a, sims_a) if sim > sims_a[-1] + 1e-6]  # hashed words tie at the cut
+        assert rows_b[: len(above_last)] == above_last or set(rows_b[: len(above_last)]) == set(above_last)
+    # a span with a filter keeps both
+    mask = np.zeros(900, dtype=bool)
+    mask[::7] = True
+    positions, _ = segment.dense_search(queries[0], 5, mask, (300, 600))
+    assert len(positions) == 5 and all(300 <= p < 600 and p % 7 == 0 for p in positions)
+    positions, _ = segment.dense_search(queries[0], 5, None, (300, 600))
+    assert all(300 <= p < 600 for p in positions)
+
+
+def test_segments_of_the_earlier_8bit_format_are_still_searched_exactly(tmp_path, monkeypatch):
+    def per_dimension_8bit(vectors):  # how format 8 wrote large segments
+        index = faiss.IndexScalarQuantizer(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.add(vectors)
+        return index
+
+    store = _quantized_index(tmp_path, monkeypatch, build=per_dimension_8bit)
+    segment = store.segments[0]
+    assert segment.info["dense"] == "sq8"
+    exact = np.load(segment.path / "vectors.npy")
+    q = exact[3]
+    positions, scores = segment.dense_search(q, 5, None)
+    assert positions[0] == 3 and np.allclose(scores, np.sort(exact @ q)[::-1][:5], atol=1e-5)
+
+
+def test_rotated_codes_are_reproducible_and_keep_inner_products(monkeypatch):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(600, 32)).astype(np.float32)
+    vectors[:, 0] *= 40  # an outlier dimension: the rotation spreads it
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    import gc
+
+    monkeypatch.setattr(segments, "QUANTIZED_MIN_VECTORS", 100)
+    a, b = segments.build_dense(vectors), segments.build_dense(vectors)
+    gc.collect()  # the rotation and the codes must be owned by the index, not by Python locals
+    assert segments.dense_kind(a) == "sq8r"
+    assert np.array_equal(faiss.serialize_index(a), faiss.serialize_index(b))
+    scores, ids = a.search(vectors[:50], 1)
+    assert np.mean(ids[:, 0] == np.arange(50)) >= 0.9
+    assert np.allclose(scores[:, 0], 1.0, atol=0.05)
