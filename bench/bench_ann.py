@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -32,13 +31,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag.config import load_settings  # noqa: E402
 from rag.embeddings import load_embedder  # noqa: E402
 from rag.evaluation import load_xquad  # noqa: E402
 from rag.segments import quantized_index  # noqa: E402
 from rag.store import IndexStore  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "ann.jsonl"
 
 
 def index_vectors(index_dir: Path) -> np.ndarray:
@@ -101,16 +101,12 @@ def main() -> None:
     queries = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
     n, dim = vectors.shape
     exact = queries @ vectors.T
-    rows = []
 
     def emit(kind: str, settings_: dict, built_s: float, measured: dict, index: faiss.Index) -> None:
         bytes_ = faiss.serialize_index(index).nbytes
-        row = {"vectors": n, "source": source, "dim": dim, "queries": len(queries), "embedder": settings.embedder, "index": kind, **settings_,
-               "build_s": round(built_s, 2), "bytes_per_vector": round(bytes_ / n, 1), **measured,
-               "cpus": faiss.omp_get_max_threads(), "python": platform.python_version(),
-               "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        record("ann", {"vectors": n, "source": source, "dim": dim, "queries": len(queries), "embedder": settings.embedder, "index": kind,
+                       **settings_, "build_s": round(built_s, 2), "bytes_per_vector": round(bytes_ / n, 1), **measured,
+                       "cpus": faiss.omp_get_max_threads()})
 
     if "flat" in args.only:
         start = time.perf_counter()
@@ -153,10 +149,6 @@ def main() -> None:
         sq8r.train(vectors)
         sq8r.add(vectors)
         emit("flat-sq8r", {}, time.perf_counter() - start, recall_and_latency(sq8r, exact, queries), sq8r)
-
-    with RESULTS.open("a", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

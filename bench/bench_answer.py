@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag import load_settings, update_index  # noqa: E402
 from rag.answer import open_answer_engine  # noqa: E402
 
@@ -101,12 +103,8 @@ def main() -> None:
                    "sources_p50_s": p50("sources_s"), "first_token_p50_s": p50("first_token_s"),
                    "first_claim_p50_s": p50("first_claim_s"), "total_p50_s": p50("total_s"),
                    "modes": {m: sum(r["mode"] == m for r in rows) for m in ("generated", "extractive", "abstained")},
-                   **cold(settings), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        print(json.dumps(summary))
-        out = ROOT / "bench" / "results" / "answers.jsonl"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(summary, ensure_ascii=False) + "\n")
+                   **cold(settings)}
+        record("answers", summary)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -22,6 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag.answer import CROSS_LANGUAGE_OFFSET  # noqa: E402
 from rag.corpus import clean_text  # noqa: E402
 from rag.embeddings import load_embedder  # noqa: E402
@@ -60,10 +62,7 @@ def main() -> None:
               "caption_is_best_match_raw": round(raw / len(cases), 3),
               "caption_is_best_match_calibrated": round(calibrated / len(cases), 3),
               "caption_removed_at_ingestion": round(removed / len(cases), 3)}
-    print(json.dumps(result))
-    out = ROOT / "bench" / "results" / "answers.jsonl"
-    with out.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
+    record("answers", result)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -32,10 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag import load_settings, open_retriever, update_index  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "bench" / "jawharafm-10k.jsonl.gz"
-RESULTS = ROOT / "bench" / "results" / "index.jsonl"
 
 
 def records(path: Path, start: int, count: int) -> list[dict]:
@@ -57,16 +56,8 @@ def write_jsonl(rows: list[dict], path: Path) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
-
-
 def emit(result: dict) -> None:
-    result = {**result, **machine(), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    print(json.dumps(result, ensure_ascii=False))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+    record("index", result)
 
 
 def build(corpus_dir: Path, index_dir: Path, threads: int) -> tuple[float, dict]:

@@ -11,8 +11,6 @@ candidates and the second ("warm") does not. Appends one JSON line to bench/resu
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -21,11 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag import load_settings, open_retriever, update_index  # noqa: E402
 from rag.evaluation import eval_index_settings, load_xquad  # noqa: E402
 from rag.names import latin_names  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "names.jsonl"
 
 
 def latencies(retriever, questions: list[str]) -> dict[str, float]:
@@ -53,11 +52,7 @@ def main() -> None:
     named = open_retriever(settings)
     result["with_expansion_cold"] = latencies(named, questions)
     result["with_expansion_warm"] = latencies(named, questions)
-    result.update({"python": platform.python_version(), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    print(json.dumps(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
+    record("names", result)
 
 
 if __name__ == "__main__":

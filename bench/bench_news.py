@@ -31,13 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag import load_settings, open_retriever  # noqa: E402
 from rag.evaluation import wilson  # noqa: E402
 from rag.language import lexical_tokens, normalize  # noqa: E402
 from rag.news import attribute  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "questions" / "news.jsonl"
-RESULTS = ROOT / "bench" / "results" / "news.jsonl"
 
 
 def names(text: str, forms: list[str]) -> bool:
@@ -105,9 +106,7 @@ def main() -> None:
                                                     "n": len(values)}
     for key, value in summary.items():
         print(f"{key:28s} {json.dumps(value)}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps({**summary, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}, ensure_ascii=False) + "\n")
+    record("news", summary, echo=False)
     if args.rows:
         args.rows.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
 

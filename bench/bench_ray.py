@@ -10,7 +10,6 @@ each whole build; the ratio is the point (one machine: Ray adds workers, not cor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -23,10 +22,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_index import DEFAULT_CORPUS, records, write_jsonl  # noqa: E402
 
+from record import record  # noqa: E402
+
 from rag import load_settings, update_index  # noqa: E402
 from rag.distributed import RayOptions  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "ray.jsonl"
 
 
 def main() -> None:
@@ -49,11 +49,7 @@ def main() -> None:
         result[f"{engine}_chunks_per_s"] = round(report.chunks_embedded / seconds, 2)
     result["ray_over_local"] = round(result["ray_chunks_per_s"] / result["local_chunks_per_s"], 2)
     result["workers"] = args.workers
-    result["at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    print(json.dumps(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
+    record("ray", result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ bounded in count and time. Appends a JSON line to bench/results/server.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import socket
 import statistics
@@ -27,6 +26,8 @@ import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from record import record  # noqa: E402
 
 from rag import load_settings, update_index  # noqa: E402
 from rag.server import create_app  # noqa: E402
@@ -85,13 +86,8 @@ def main() -> None:
             "search_during_asks": {"n": len(during), "ok": sum(c == 200 for _, c in during),
                                    "p50_ms": round(1000 * statistics.median(t for t, _ in during)) if during else None,
                                    "max_ms": round(1000 * max(t for t, _ in during)) if during else None},
-            "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        print(json.dumps(result, indent=1))
-        out = ROOT / "bench" / "results" / "server.jsonl"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(result) + "\n")
+        record("server", result, indent=1)
     finally:
         server.should_exit = True
         thread.join(10)
