@@ -425,12 +425,11 @@ class Segment:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(positions, BM25 scores) of matching chunks; with `depth`, only those that can be among the
         `depth` best (ties with the last one kept, so the merged order is the same as without)."""
+        if depth is not None:
+            return lexical.top(self.postings, query, stats, depth, mask)
         positions, scores = lexical.score(self.postings, query, stats)
         if mask is not None and len(positions):
             keep = mask[positions]
-            positions, scores = positions[keep], scores[keep]
-        if depth is not None and len(scores) > depth:
-            keep = scores >= np.partition(scores, len(scores) - depth)[len(scores) - depth]
             positions, scores = positions[keep], scores[keep]
         return positions, scores
 
