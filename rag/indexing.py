@@ -442,9 +442,10 @@ class IndexWriter:
             cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
             vectors = VectorSource(self.embedder, cache, live)
             assigner = stories.StoryAssigner([SegmentStories(s) for s in compare.segments] if compare is not None else [])
-            new_refs: list[SegmentRef] = []
+            run = _UpdateRun(manifest, vectors, compare, report, progress, embed_missing, assigner)
+            new_refs = run.written
             replaced: list[StoredArticle] = []
-            committed_keys: list[str] = []
+            committed_keys = run.committed_keys
             pending: list[tuple[ArticleRecord, list[ChunkRecord]]] = []
             pending_chunks = 0
             try:
@@ -458,10 +459,10 @@ class IndexWriter:
                     pending.append((record, chunks))
                     pending_chunks += len(chunks)
                     if pending_chunks >= FLUSH_CHUNKS:
-                        new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys, assigner))
+                        new_refs.append(self._flush(pending, run))
                         pending, pending_chunks = [], 0
                 if pending:
-                    new_refs.append(self._flush(pending, manifest, vectors, compare, new_refs, report, progress, embed_missing, committed_keys, assigner))
+                    new_refs.append(self._flush(pending, run))
                 report.removed = len(plan.removed)
                 if compare is not None:
                     report.unchanged = compare.manifest.articles - report.updated - report.removed
@@ -490,64 +491,49 @@ class IndexWriter:
             if live is not None:
                 live.close()
 
-    def _flush(
-        self,
-        pending: list[tuple[ArticleRecord, list[ChunkRecord]]],
-        manifest: Manifest,
-        vectors: VectorSource,
-        live: IndexStore | None,
-        written: list[SegmentRef],
-        report: UpdateReport,
-        progress: Progress | None,
-        embed_missing,
-        committed_keys: list[str],
-        assigner: stories.StoryAssigner,
-    ) -> SegmentRef:
+    def _flush(self, pending: list[tuple[ArticleRecord, list[ChunkRecord]]], run: _UpdateRun) -> SegmentRef:
+        """Embed what is missing of `pending` and write it as one new segment (not yet committed)."""
+        manifest, vectors, report, assigner = run.manifest, run.vectors, run.report, run.assigner
         keys = [c.embed_key for _, chunks in pending for c in chunks]
         texts = [c.raw for _, chunks in pending for c in chunks]
-        if embed_missing is not None:
+        if run.embed_missing is not None:
             known = set(vectors.cache.get_many(keys, self.embedder.dim))
             if vectors.live is not None:
                 known.update(vectors.live.vectors_for_keys([k for k in keys if k not in known]))
             todo = [(k, t) for k, t in dict(zip(keys, texts)).items() if k not in known]
             if todo:
-                embed_missing([k for k, _ in todo], [t for _, t in todo])
+                run.embed_missing([k for k, _ in todo], [t for _, t in todo])
                 report.chunks_embedded += len(todo)
-        matrix = vectors.vectors(keys, texts, report, progress)
+        matrix = vectors.vectors(keys, texts, report, run.progress)
         data = SegmentInput()
         start = 0
         for record, chunks in pending:
             record.story = assigner.assign(record.id, day_number(record.date), record.signature)
             data.add(record, chunks, matrix[start : start + len(chunks)])
             start += len(chunks)
-        word_vectors = self._term_vectors(data, live, written, manifest, report)
+        word_vectors = self._term_vectors(data, run)
         number = manifest.next_segment
         manifest.next_segment += 1
         name = f"seg-{number:08d}"
         summary = write_segment(self.index_dir / name, data, self.embedder.dim, word_vectors)
-        committed_keys.extend(keys)
+        run.committed_keys.extend(keys)
         # The batch's articles are now a segment: candidates come from its band table from here on.
         assigner.sources.append(SegmentStories(Segment(self.index_dir / name, number, None)))
         assigner.next_batch()
         return SegmentRef(name, number, summary["articles"], summary["chunks"], summary["tokens"], summary["dense"])
 
-    def _term_vectors(self, data: SegmentInput, live: IndexStore | None, written: list[SegmentRef], manifest: Manifest, report: UpdateReport) -> dict[str, bytes]:
+    def _term_vectors(self, data: SegmentInput, run: _UpdateRun) -> dict[str, bytes]:
         """Word vectors for the most frequent new terms of a segment, up to its budget."""
         if self.word_encoder is None:
             return {}
-        if manifest.extras.get("word_vectors") != self.word_encoder.id:
-            manifest.extras["word_vectors"] = self.word_encoder.id
+        live = run.live
+        if run.manifest.extras.get("word_vectors") != self.word_encoder.id:
+            run.manifest.extras["word_vectors"] = self.word_encoder.id
             live = None  # another encoder's vectors: do not count them as present
         candidates = data.terms.arabic_terms_by_frequency()
-        present: set[str] = set()
+        present: set[str] = set(run.terms_with_vectors)  # given vectors by this update's earlier segments
         if live is not None:
-            present = live.vocabulary.with_vectors(t for t, _ in candidates)
-        for ref in written:
-            segment = Segment(self.index_dir / ref.name, ref.number, None)
-            try:
-                present |= segment_vocabulary_vectors(segment, [t for t, _ in candidates])
-            finally:
-                segment.close()
+            present |= live.vocabulary.with_vectors(t for t, _ in candidates if t not in present)
         budget = TERM_VECTORS_PER_CHUNK * data.n_chunks
         pending = [(t, s) for t, s in candidates if t not in present][:budget]
         found: dict[str, bytes] = {}
@@ -555,7 +541,8 @@ class IndexWriter:
             part = pending[start : start + 512]
             encoded = self.word_encoder.encode([surface for _, surface in part])
             found.update((term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, encoded))
-        report.terms_embedded += len(found)
+        run.report.terms_embedded += len(found)
+        run.terms_with_vectors.update(found)
         return found
 
     def _apply_deletions(self, manifest: Manifest, live: IndexStore | None, articles: Sequence[StoredArticle]) -> None:
@@ -643,12 +630,6 @@ class IndexWriter:
                         file.unlink(missing_ok=True)
 
 
-def segment_vocabulary_vectors(segment: Segment, terms: Sequence[str]) -> set[str]:
-    from rag.vocabulary import Vocabulary
-
-    return Vocabulary([segment.db]).with_vectors(terms)
-
-
 def level(chunks: int) -> int:
     return 0 if chunks < LEVEL_BASE else 1 + int(math.log(chunks / LEVEL_BASE, MERGE_FACTOR))
 
@@ -664,6 +645,22 @@ def plan_merge(segments: Sequence[SegmentRef]) -> list[int] | None:
         if ref.chunks and ref.deleted_chunks / ref.chunks > EXPUNGE_SHARE and ref.live_chunks <= AUTO_MERGE_MAX:
             return [i]
     return None
+
+
+@dataclass
+class _UpdateRun:
+    """What one update carries from flush to flush: where it writes, what it has written so far."""
+
+    manifest: Manifest
+    vectors: VectorSource
+    live: IndexStore | None
+    report: UpdateReport
+    progress: Progress | None
+    embed_missing: Callable[[list[str], list[str]], None] | None
+    assigner: stories.StoryAssigner
+    written: list[SegmentRef] = field(default_factory=list)
+    committed_keys: list[str] = field(default_factory=list)
+    terms_with_vectors: set[str] = field(default_factory=set)
 
 
 def _copy(manifest: Manifest) -> Manifest:

@@ -199,3 +199,18 @@ def test_name_candidate_vectors_persist_between_processes(tmp_path):
     second = fresh_expander().expand("What did Lavrov say about Raqqa?", IndexStore.open(tmp_path / "idx"))
     assert (embedder.embedded, words.embedded) == (embedded, encoded)  # all read from the cache
     assert [a.surface for a in second.aliases] == [a.surface for a in first.aliases]
+
+
+def test_one_update_embeds_a_term_once_across_its_segments(tmp_path, monkeypatch):
+    import rag.indexing as indexing
+
+    monkeypatch.setattr(indexing, "FLUSH_CHUNKS", 1)  # every article its own segment
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a.md", "الموصل", "القوات العراقية في الموصل.", outlet="SANA")
+    write_article(corpus, "b.md", "الموصل", "القوات العراقية في الموصل مرة أخرى.", outlet="SANA")
+    writer = IndexWriter(tmp_path / "idx", HashEmbedder(), chunk_tokens=400, chunk_overlap_tokens=10, word_encoder=HashWordEncoder())
+    report = writer.update(corpus)
+    store = IndexStore.open(tmp_path / "idx")
+    assert len(store.segments) == 2
+    terms, _ = store.vocabulary.vectors()
+    assert report.terms_embedded == len(terms) == len(set(terms))  # "موصل" once, not once per segment
