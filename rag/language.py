@@ -138,11 +138,15 @@ def light_stem(term: str) -> str:
     return term
 
 
-def surface_forms(text: str) -> Iterator[tuple[str, str]]:
-    """(written form without diacritics, lexical term) for each Arabic word in `text`."""
-    for raw in _TOKEN.findall(strip_marks(text)):
-        if is_arabic_word(raw):
-            yield raw, strip_article(normalize(raw))
+def written_words(text: str) -> list[str]:
+    """The words of `text` as written, without diacritics."""
+    return _TOKEN.findall(strip_marks(text))
+
+
+def lexical_term(word: str) -> str:
+    """The lexical term of one Arabic word as written (what `lexical_tokens` indexes it as)."""
+    return strip_article(normalize(word))
+
 
 
 _PHRASE_TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)

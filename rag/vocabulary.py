@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.language import is_arabic_word, surface_forms
+from rag.language import is_arabic_word, lexical_term, written_words
 from rag.transliteration import arabic_skeleton
 
 SCHEMA = """
@@ -46,11 +46,17 @@ class TermCounter:
         self.freq: Counter[str] = Counter()
         self.surfaces: dict[str, str] = {}
         self.vectors: dict[str, bytes] = {}
+        self._written: set[str] = set()
 
     def add(self, tokens: Sequence[str], raw_text: str) -> None:
         self.freq.update(tokens)
-        for surface, term in surface_forms(raw_text):
-            self.surfaces.setdefault(term, surface)
+        # A term keeps the first written form seen; a word seen before cannot change that, so each
+        # distinct word is normalised once (this was a fifth of a hash:384 build's time).
+        for word in written_words(raw_text):
+            if word not in self._written:
+                self._written.add(word)
+                if is_arabic_word(word):
+                    self.surfaces.setdefault(lexical_term(word), word)
 
     def add_term(self, term: Term, vector: bytes | None) -> None:
         """Carry a term's written form and vector over from a merged segment."""
