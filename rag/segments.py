@@ -476,6 +476,32 @@ class Segment:
         rows = self.db.execute(f"SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords).fetchall()
         return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
 
+    def story_members_many(self, keys: np.ndarray) -> list[list[stories.Member]]:
+        """`story_members` for each row of `keys`, with one search and one query for all rows."""
+        arrays = self._stories()
+        rows, bands = keys.shape
+        flat = keys.reshape(-1)
+        left = np.searchsorted(arrays["band_keys"], flat, side="left")
+        counts = np.minimum(np.searchsorted(arrays["band_keys"], flat, side="right") - left, CANDIDATES_PER_KEY)
+        total = int(counts.sum())
+        found: list[list[stories.Member]] = [[] for _ in range(rows)]
+        if not total:
+            return found
+        starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+        owner_rows = np.repeat(np.arange(len(flat)) // bands, counts)
+        pairs = np.unique(np.stack([owner_rows, arrays["band_owners"][starts].astype(np.int64)], axis=1), axis=0)
+        wanted = sorted(set(pairs[:, 1].tolist()) - self._deleted)
+        members: dict[int, stories.Member] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            sql = f"SELECT ord, id, story, date FROM articles WHERE ord IN ({','.join('?' * len(part))})"
+            for ord_, id_, story, date in self.db.execute(sql, part):
+                members[ord_] = stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_]))
+        for row, ord_ in pairs.tolist():
+            if ord_ in members:
+                found[row].append(members[ord_])
+        return found
+
     def story_articles(self, story_ids: Sequence[str]) -> list[StoredArticle]:
         return [a for a in self.articles_where("story", story_ids) if a.ord not in self._deleted]
 
@@ -555,3 +581,6 @@ class SegmentStories(stories.StorySource):
 
     def members(self, keys: np.ndarray) -> list[stories.Member]:
         return self.segment.story_members(keys)
+
+    def members_many(self, keys: np.ndarray) -> list[list[stories.Member]]:
+        return self.segment.story_members_many(keys)

@@ -106,11 +106,23 @@ class StoryAssigner:
         self.sources = list(sources)
         self.batch: list[Member] = []
         self._batch_keys: dict[int, list[int]] = {}
+        self._fetched: dict[str, tuple[np.ndarray, list[Member]]] = {}
+
+    def prefetch(self, article_ids: Sequence[str], signatures: np.ndarray) -> None:
+        """Look up the candidates of a whole batch in every source at once (array operations per
+        source instead of per article: a build consults every segment it has written so far)."""
+        keys = band_keys(signatures)
+        found: list[list[Member]] = [[] for _ in article_ids]
+        for source in self.sources:
+            for row, members in enumerate(source.members_many(keys)):
+                found[row].extend(members)
+        self._fetched = {article_id: (keys[row], found[row]) for row, article_id in enumerate(article_ids)}
 
     def assign(self, article_id: str, day: int, sig: np.ndarray) -> str:
-        keys = band_keys(sig[None, :])[0]
+        fetched = self._fetched.pop(article_id, None)
+        keys = fetched[0] if fetched is not None else band_keys(sig[None, :])[0]
         best: Member | None = None
-        for member in self._candidates(keys):
+        for member in self._candidates(keys, fetched[1] if fetched is not None else None):
             if member.article_id == article_id:
                 continue
             if day >= 0 and member.day >= 0 and abs(day - member.day) > MAX_DAYS:
@@ -123,9 +135,12 @@ class StoryAssigner:
         self._remember(Member(article_id, story, day, sig), keys)
         return story
 
-    def _candidates(self, keys: np.ndarray) -> Iterable[Member]:
-        for source in self.sources:
-            yield from source.members(keys)
+    def _candidates(self, keys: np.ndarray, fetched: list[Member] | None) -> Iterable[Member]:
+        if fetched is not None:
+            yield from fetched
+        else:
+            for source in self.sources:
+                yield from source.members(keys)
         seen: set[int] = set()
         for key in keys:
             for index in self._batch_keys.get(int(key), []):
@@ -149,3 +164,7 @@ class StorySource:
 
     def members(self, keys: np.ndarray) -> list[Member]:  # pragma: no cover - protocol
         raise NotImplementedError
+
+    def members_many(self, keys: np.ndarray) -> list[list[Member]]:
+        """`members` for each row of `keys` (one row of band keys per article)."""
+        return [self.members(row) for row in keys]

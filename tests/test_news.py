@@ -310,3 +310,38 @@ def test_compare_sets_figures_side_by_side():
     ])
     assert agree == ["SANA: 25 آخرون [1]; BBC Arabic: 25 آخرين [2]"]
     assert differ == ["SANA: 10 أشخاص [1]; BBC Arabic: 12 أشخاص [2]"]  # the year is not a count
+
+
+def test_stories_across_an_updates_segments_equal_article_by_article_lookup(tmp_path, monkeypatch):
+    """A batch's candidates are fetched from every segment at once; the stories must be the same as
+    when each article asks each segment in turn."""
+    import rag.indexing as indexing
+    import rag.stories as stories_module
+
+    rng = np.random.default_rng(4)
+    sentences = [s.strip() for s in WIRE.split(".") if s.strip()]
+    records = []
+    for i in range(60):  # copies of a few reports, edited, over a few days, deleted ones among them
+        base = sentences[i % 4]
+        text = f"{base}. {sentences[(i + 1) % 4]}. " + ("خبر إضافي. " if rng.random() < 0.3 else "")
+        records.append({"id": f"n{i}", "title": f"خبر {i % 4}", "text": text * 2, "outlet": "SANA", "date": f"2018-06-{1 + i % 9:02d}"})
+    monkeypatch.setattr(indexing, "FLUSH_CHUNKS", 7)  # many segments within one update
+
+    def build(name):
+        corpus = tmp_path / name / "corpus"
+        _feed(corpus, "feed.jsonl", records)
+        report = IndexWriter(tmp_path / name / "idx", HashEmbedder(), chunk_tokens=200, chunk_overlap_tokens=20).update(corpus)
+        store = IndexStore.open(tmp_path / name / "idx")
+        return {r["id"]: a.story for r in records for a in [store.find_articles([r["id"]])[r["id"]]]}, report.segments_written
+
+    batched, segments = build("batched")
+    store = IndexStore.open(tmp_path / "batched" / "idx")
+    keys = stories_module.band_keys(np.stack([signature(f"{r['title']}\n{r['text']}") for r in records] + [signature("نص آخر تماما لا يشبه شيئا")]))
+    for segment in store.segments:
+        many = segment.story_members_many(keys)
+        assert [sorted(m.article_id for m in row) for row in many] == [sorted(m.article_id for m in segment.story_members(k)) for k in keys]
+        assert many[-1] == [] and any(many)
+    monkeypatch.setattr(stories_module.StoryAssigner, "prefetch", lambda self, ids, sigs: None)
+    one_by_one, _ = build("one")
+    assert batched == one_by_one
+    assert segments > 3 and len(set(batched.values())) < len(records) / 2  # copies did join stories across segments
