@@ -46,6 +46,7 @@ class _Engines:
                 from rag.answer import open_answer_engine
 
                 self._engine = open_answer_engine(self.settings)
+                self._engine.retriever.warm_in_background()  # a session lives long: read the index ahead
             return self._engine
 
     @property

@@ -141,6 +141,8 @@ class Retriever:
         self.depth = depth
         self.expansion_weight = expansion_weight
         self._lock = threading.Lock()
+        self._keep_warm = False
+        self.warmed: set[str] = set()  # segments whose pages were read ahead (warm_in_background)
 
     def refresh(self) -> bool:
         """Switch to the newest generation if the index was updated; True if it was."""
@@ -149,8 +151,27 @@ class Retriever:
         with self._lock:
             if not self.store.is_current():
                 self.store = IndexStore.open(self.store.index_dir)
+                if self._keep_warm:
+                    self._warm(self.store)
                 return True
         return False
+
+    def warm_in_background(self) -> threading.Thread:
+        """For a long-lived process (the server): read the index's pages ahead in a daemon thread, and
+        the new segments of each update it switches to (IndexStore.warm)."""
+        self._keep_warm = True
+        return self._warm(self.store)
+
+    def _warm(self, store: IndexStore) -> threading.Thread:
+        def run() -> None:
+            try:
+                self.warmed.update(store.warm(skip=set(self.warmed)))
+            except OSError:  # a merge removed a segment of a generation no longer current
+                pass
+
+        thread = threading.Thread(target=run, daemon=True, name="rag-warm")
+        thread.start()
+        return thread
 
     def expand(self, query: str) -> Expansion:
         expansion = Expansion()

@@ -552,6 +552,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
     )
     app.state.engine = engine
     app.state.settings = settings
+    engine.retriever.warm_in_background()  # a server lives long: read the index's pages ahead once
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
 

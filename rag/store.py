@@ -495,6 +495,27 @@ class IndexStore:
             "memory_bytes_per_chunk": round(resident / max(m.chunks, 1), 1),
         }
 
+    def warm(self, skip: set[str] | None = None, stop: threading.Event | None = None) -> set[str]:
+        """Read the files that searches touch page by page (postings, float vectors, columns, story
+        tables, docstore) once, sequentially, and load the dense indexes: a process that starts on a cold
+        page cache otherwise faults them in a few KB at a time. 1M chunks, page cache dropped, 200
+        searches: p95 51-52 ms unwarmed, 47 ms with all but the docstore read ahead, 40-42 ms with it
+        (warm runs: 35-44 ms); reading 5.7 GB took 10 s. Segments named in `skip` are left out; returns
+        the names of the segments warmed."""
+        warmed: set[str] = set()
+        for segment in self.segments:
+            if skip is not None and segment.path.name in skip:
+                continue
+            for path in sorted(segment.path.iterdir()):
+                if path.name.startswith(("lex_", "story_")) or path.name in ("vectors.npy", "columns.npz", "docstore.sqlite"):
+                    with open(path, "rb") as handle:
+                        while handle.read(1 << 20):
+                            if stop is not None and stop.is_set():
+                                return warmed
+            segment.dense  # noqa: B018 - loads the index once, before the first search needs it
+            warmed.add(segment.path.name)
+        return warmed
+
     def close(self) -> None:
         for segment in self.segments:
             segment.close()

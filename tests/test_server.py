@@ -95,6 +95,14 @@ def sana_number(base: str) -> int:
     return next(s["n"] for s in data["sources"] if s["outlet"] == "SANA" and "الرقة" in s["quote"])
 
 
+def test_the_server_reads_its_index_ahead(stack):
+    retriever = make_app(stack, ["x"]).state.engine.retriever
+    deadline = time.time() + 20
+    while not retriever.warmed and time.time() < deadline:
+        time.sleep(0.05)
+    assert retriever.warmed == {s.path.name for s in retriever.store.segments}
+
+
 def test_native_api(stack):
     with Server(make_app(stack, [REFUSAL])) as base:
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}

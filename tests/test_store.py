@@ -175,3 +175,31 @@ def test_killed_update_leaves_previous_index_and_next_run_finishes(news_corpus, 
     assert 0 < report.chunks_embedded < 40
     assert IndexStore.open(idx).manifest.articles == 43
     assert not list(idx.glob("tmp-*"))
+
+
+def test_warming_reads_the_paged_files_and_follows_updates(news_corpus, tmp_path, monkeypatch):
+    import builtins
+
+    build(news_corpus, tmp_path / "idx")
+    store = IndexStore.open(tmp_path / "idx")
+    opened = []
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: opened.append(os.path.basename(str(path))) or real_open(path, *a, **k))
+    names = store.warm()
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert names == {s.path.name for s in store.segments}
+    assert "vectors.npy" not in opened  # float vectors are paged only in 8-bit segments
+    assert {"lex_docs.npy", "lex_tfs.npy", "columns.npz", "story_band_keys.npy", "docstore.sqlite"} <= set(opened)
+    assert all(s._dense is not None for s in store.segments)  # the dense index is loaded before the first search
+    assert store.warm(skip=names) == set()
+    # a long-lived retriever warms what each update adds, not the segments it already read
+    retriever = Retriever(store, HashEmbedder())
+    retriever.warm_in_background().join(10)
+    assert retriever.warmed == names
+    write_article(news_corpus, "new.md", "خبر جديد", "نص خبر جديد عن الرقة.", outlet="SANA")
+    build(news_corpus, tmp_path / "idx")
+    assert retriever.refresh()
+    deadline = time.time() + 10
+    while retriever.warmed != names | {s.path.name for s in retriever.store.segments} and time.time() < deadline:
+        time.sleep(0.05)
+    assert retriever.warmed >= {s.path.name for s in retriever.store.segments} and len(retriever.warmed) > len(names)
