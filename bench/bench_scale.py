@@ -8,6 +8,10 @@ reached, in JSONL files of 2,000 articles (like daily feeds). One process per si
 
     python bench/bench_scale.py --chunks 10000
     python bench/bench_scale.py --chunks 1000000 --recall 200
+    python bench/bench_scale.py --chunks 1000000 --search-only [--cold] [--warm]   # an index built before
+
+`--cold` drops the OS page cache first (needs root), as after a reboot; `--warm` reads the index ahead
+(`IndexStore.warm`, what `rag serve` does at start) before the first search.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -28,13 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from record import record  # noqa: E402
+
 from rag.embeddings import load_embedder  # noqa: E402
 from rag.indexing import IndexWriter  # noqa: E402
 from rag.retrieval import Retriever  # noqa: E402
 from rag.store import IndexStore  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "bench" / "jawharafm-10k.jsonl.gz"
-RESULTS = ROOT / "bench" / "results" / "scale.jsonl"
 FILE_ARTICLES = 2000
 # Chunks per article with hash:384 (words counted as tokens): measured 1.2 on this corpus.
 CHUNKS_PER_ARTICLE = 1.2
@@ -70,8 +74,8 @@ def write_corpus(source: Path, target: Path, articles: int) -> None:
                 break
             part = base[start : start + FILE_ARTICLES][: articles - written]
             with (target / f"c{copy:03d}-{start // FILE_ARTICLES:02d}.jsonl").open("w", encoding="utf-8") as out:
-                for record in part:
-                    out.write(json.dumps({**record, "id": f"{record.get('id', '')}~{copy}", "date": shifted(record.get("date"), copy)},
+                for article in part:
+                    out.write(json.dumps({**article, "id": f"{article.get('id', '')}~{copy}", "date": shifted(article.get("date"), copy)},
                                          ensure_ascii=False) + "\n")
             written += len(part)
         copy += 1
@@ -99,6 +103,11 @@ def child(phase: str, work: Path, args: argparse.Namespace) -> dict:
     before = rss_mb()
     store = IndexStore.open(index)
     retriever = Retriever(store, embedder)
+    warm_s = None
+    if args.warm:
+        start = time.perf_counter()
+        store.warm()
+        warm_s = round(time.perf_counter() - start, 1)
     with gzip.open(args.corpus, "rt", encoding="utf-8") as handle:
         queries = [json.loads(line)["title"] for _, line in zip(range(args.queries), handle)]
     start = time.perf_counter()
@@ -115,6 +124,7 @@ def child(phase: str, work: Path, args: argparse.Namespace) -> dict:
         "search_p50_ms": round(statistics.median(latencies), 1),
         "search_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
         "rss_mb_index": round(rss_mb() - before, 1),
+        "warm_s": warm_s,
     }
     if args.recall:
         import numpy as np
@@ -132,9 +142,16 @@ def child(phase: str, work: Path, args: argparse.Namespace) -> dict:
     return out
 
 
+def drop_page_cache() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("1\n")
+
+
 def run_child(phase: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--chunks", str(args.chunks), "--work", str(args.work), "--child", phase,
                "--queries", str(args.queries), "--recall", str(args.recall), "--corpus", str(args.corpus)]
+    if phase == "search" and args.warm:
+        command.append("--warm")
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -148,11 +165,23 @@ def main() -> None:
     parser.add_argument("--recall", type=int, default=0, help="queries for ANN recall@10 against exact search")
     parser.add_argument("--keep", action="store_true", help="reuse an existing corpus and index of this size")
     parser.add_argument("--optimize", action="store_true", help="merge into one segment before measuring search")
+    parser.add_argument("--search-only", action="store_true", help="only the search measurement, on an index built before")
+    parser.add_argument("--cold", action="store_true", help="drop the OS page cache before searching (root)")
+    parser.add_argument("--warm", action="store_true", help="read the index ahead before searching, as rag serve does")
     parser.add_argument("--child", choices=["noop", "add1", "search"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work / str(args.chunks)
     if args.child:
         print(json.dumps(child(args.child, work, args)))
+        return
+    if args.search_only:
+        if args.cold:
+            drop_page_cache()
+        result = run_child("search", args)
+        segments = IndexStore.open(work / "index").status()["segments"]
+        record("scale-search-repeats", {**result, "chunks": sum(s["chunks"] for s in segments), "segments": len(segments),
+                                        "dense_index": sorted({s["dense"] for s in segments}), "cold_page_cache": args.cold,
+                                        "phase": "search only, fresh process"})
         return
     corpus, index = work / "corpus", work / "index"
     writer = IndexWriter(index, load_embedder("hash:384"), 200, 40)
@@ -183,11 +212,7 @@ def main() -> None:
     store.close()
     result.update(run_child("search", args))
     result["rss_bytes_per_chunk"] = round(result["rss_mb_index"] * 2**20 / max(result["chunks"], 1), 1)
-    result.update(cpus=os.cpu_count(), python=platform.python_version(), at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    print(json.dumps(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
+    record("scale", result)
 
 
 if __name__ == "__main__":

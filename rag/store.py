@@ -499,9 +499,9 @@ class IndexStore:
         """Read the files that searches touch page by page (postings, float vectors, columns, story
         tables, docstore) once, sequentially, and load the dense indexes: a process that starts on a cold
         page cache otherwise faults them in a few KB at a time. 1M chunks, page cache dropped, 200
-        searches: p95 51-52 ms unwarmed, 47 ms with all but the docstore read ahead, 40-42 ms with it
-        (warm runs: 35-44 ms); reading 5.7 GB took 10 s. Segments named in `skip` are left out; returns
-        the names of the segments warmed."""
+        searches (bench/bench_scale.py --search-only --cold): p95 72-80 ms unwarmed, 37-39 ms after this
+        (9-10 s for 5.7 GB); without the docstore it was 47 ms. Segments named in `skip` are left out;
+        returns the names of the segments warmed."""
         warmed: set[str] = set()
         for segment in self.segments:
             if skip is not None and segment.path.name in skip:
