@@ -15,7 +15,7 @@ from rag.retrieval import Retriever
 from rag.stories import signature, similarity
 from rag.store import Filters, IndexStore
 
-from helpers import HashEmbedder, write_article
+from helpers import HashEmbedder
 
 WIRE = (
     "أعلنت وزارة الخارجية الروسية أن الوزير سيرغي لافروف سيزور دمشق الأسبوع المقبل لبحث الوضع في الرقة ودير الزور. "
