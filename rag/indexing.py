@@ -507,7 +507,8 @@ class IndexWriter:
         matrix = vectors.vectors(keys, texts, report, run.progress)
         data = SegmentInput()
         start = 0
-        assigner.prefetch([record.id for record, _ in pending], np.stack([record.signature for record, _ in pending]))
+        assigner.prefetch([record.id for record, _ in pending], np.stack([record.signature for record, _ in pending]),
+                          np.array([day_number(record.date) for record, _ in pending], dtype=np.int64))
         for record, chunks in pending:
             record.story = assigner.assign(record.id, day_number(record.date), record.signature)
             data.add(record, chunks, matrix[start : start + len(chunks)])

@@ -476,8 +476,11 @@ class Segment:
         rows = self.db.execute(f"SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords).fetchall()
         return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
 
-    def story_members_many(self, keys: np.ndarray) -> list[list[stories.Member]]:
-        """`story_members` for each row of `keys`, with one search and one query for all rows."""
+    def story_members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[stories.Member]]:
+        """`story_members` for each row of `keys`, with one search and one query for all rows. With
+        `days` (one per row, -1 unknown), members more than stories.MAX_DAYS away are left out before
+        they are read, as assignment would reject them (a long archive holds copies of a story from
+        other years: reading them made each flush of a build cost more than the last)."""
         arrays = self._stories()
         rows, bands = keys.shape
         flat = keys.reshape(-1)
@@ -490,6 +493,9 @@ class Segment:
         starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
         owner_rows = np.repeat(np.arange(len(flat)) // bands, counts)
         pairs = np.unique(np.stack([owner_rows, arrays["band_owners"][starts].astype(np.int64)], axis=1), axis=0)
+        if days is not None:
+            asked, found_day = np.asarray(days, dtype=np.int64)[pairs[:, 0]], self.article_day[pairs[:, 1]].astype(np.int64)
+            pairs = pairs[(asked < 0) | (found_day < 0) | (np.abs(asked - found_day) <= stories.MAX_DAYS)]
         wanted = sorted(set(pairs[:, 1].tolist()) - self._deleted)
         members: dict[int, stories.Member] = {}
         for start in range(0, len(wanted), 500):
@@ -582,5 +588,5 @@ class SegmentStories(stories.StorySource):
     def members(self, keys: np.ndarray) -> list[stories.Member]:
         return self.segment.story_members(keys)
 
-    def members_many(self, keys: np.ndarray) -> list[list[stories.Member]]:
-        return self.segment.story_members_many(keys)
+    def members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[stories.Member]]:
+        return self.segment.story_members_many(keys, days)

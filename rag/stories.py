@@ -108,13 +108,15 @@ class StoryAssigner:
         self._batch_keys: dict[int, list[int]] = {}
         self._fetched: dict[str, tuple[np.ndarray, list[Member]]] = {}
 
-    def prefetch(self, article_ids: Sequence[str], signatures: np.ndarray) -> None:
+    def prefetch(self, article_ids: Sequence[str], signatures: np.ndarray, days: np.ndarray) -> None:
         """Look up the candidates of a whole batch in every source at once (array operations per
-        source instead of per article: a build consults every segment it has written so far)."""
+        source instead of per article: a build consults every segment it has written so far).
+        `days`: the articles' day numbers (-1 unknown); a source may leave out members that `assign`
+        would reject for their date."""
         keys = band_keys(signatures)
         found: list[list[Member]] = [[] for _ in article_ids]
         for source in self.sources:
-            for row, members in enumerate(source.members_many(keys)):
+            for row, members in enumerate(source.members_many(keys, days)):
                 found[row].extend(members)
         self._fetched = {article_id: (keys[row], found[row]) for row, article_id in enumerate(article_ids)}
 
@@ -165,6 +167,6 @@ class StorySource:
     def members(self, keys: np.ndarray) -> list[Member]:  # pragma: no cover - protocol
         raise NotImplementedError
 
-    def members_many(self, keys: np.ndarray) -> list[list[Member]]:
-        """`members` for each row of `keys` (one row of band keys per article)."""
+    def members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[Member]]:
+        """`members` for each row of `keys` (one row of band keys per article, of day `days[row]`)."""
         return [self.members(row) for row in keys]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag.corpus import clean_text
-from rag.dates import asks_for_latest, date_in_text, time_filter
+from rag.dates import asks_for_latest, date_in_text, day_number, time_filter
 from rag.errors import FilterError
 from rag.indexing import IndexWriter
 from rag.news import analyse, attribute
@@ -341,7 +341,13 @@ def test_stories_across_an_updates_segments_equal_article_by_article_lookup(tmp_
         many = segment.story_members_many(keys)
         assert [sorted(m.article_id for m in row) for row in many] == [sorted(m.article_id for m in segment.story_members(k)) for k in keys]
         assert many[-1] == [] and any(many)
-    monkeypatch.setattr(stories_module.StoryAssigner, "prefetch", lambda self, ids, sigs: None)
+        days = np.array([day_number(r["date"]) for r in records] + [-1])
+        near = segment.story_members_many(keys, days)
+        within = [sorted(m.article_id for m in segment.story_members(k) if d < 0 or m.day < 0 or abs(d - m.day) <= stories_module.MAX_DAYS)
+                  for k, d in zip(keys, days)]
+        assert [sorted(m.article_id for m in row) for row in near] == within
+        assert sum(map(len, near)) < sum(map(len, many))  # some copies were too far apart in time
+    monkeypatch.setattr(stories_module.StoryAssigner, "prefetch", lambda self, ids, sigs, days: None)
     one_by_one, _ = build("one")
     assert batched == one_by_one
     assert segments > 3 and len(set(batched.values())) < len(records) / 2  # copies did join stories across segments
