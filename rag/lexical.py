@@ -150,22 +150,28 @@ def top(
             continue
         # The depth-th best partial score is at most the depth-th best full one; a document without a
         # rare word scores under `rest`, one with them under partial + rest.
-        floor = np.partition(partial, len(partial) - depth)[len(partial) - depth]
+        floor = _kth_best(partial, depth)
         if floor <= rest:
             continue
         candidates = candidates[partial + rest >= floor * (1 - 1e-6)]
-        full = _score_candidates(postings, query, stats, candidates)
-        threshold = np.partition(full, len(full) - depth)[len(full) - depth]
-        keep = full >= threshold
-        return candidates[keep], full[keep]
+        return _cut(candidates, _score_candidates(postings, query, stats, candidates), depth)
     positions, scores = score(postings, query, stats)
     if mask is not None and len(positions):
         keep = mask[positions]
         positions, scores = positions[keep], scores[keep]
-    if len(scores) > depth:
-        keep = scores >= np.partition(scores, len(scores) - depth)[len(scores) - depth]
-        positions, scores = positions[keep], scores[keep]
-    return positions, scores
+    return _cut(positions, scores, depth)
+
+
+def _kth_best(scores: np.ndarray, k: int) -> float:
+    return np.partition(scores, len(scores) - k)[len(scores) - k]
+
+
+def _cut(positions: np.ndarray, scores: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `depth` best, and every one tied with the last of them."""
+    if len(scores) <= depth:
+        return positions, scores
+    keep = scores >= _kth_best(scores, depth)
+    return positions[keep], scores[keep]
 
 
 def _splits(order: list[int], lengths: dict[int, int], total: int) -> list[int]:
