@@ -345,6 +345,11 @@ class Segment:
             return np.zeros((0, self.dense.d), np.float32)
         return self.dense.reconstruct_batch(positions)
 
+    def paged_files(self) -> list[Path]:
+        """The files searches read page by page through memory maps or SQLite (what IndexStore.warm reads)."""
+        return [p for p in sorted(self.path.iterdir())
+                if p.name.startswith(("lex_", "story_")) or p.name in ("vectors.npy", "columns.npz", "docstore.sqlite")]
+
     @property
     def postings(self) -> lexical.Postings:
         if self._postings is None:

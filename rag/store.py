@@ -400,7 +400,7 @@ class IndexStore:
             found = list(_search_pool().map(lambda piece: piece[0].dense_search(vector, depth, piece[1], piece[2]), pieces))
         else:
             pieces = [(segment, mask, None) for segment, mask in pairs]
-            found = [segment.dense_search(vector, depth, mask) for segment, mask in pairs]
+            found = [segment.dense_search(vector, depth, mask, span) for segment, mask, span in pieces]
         rows = [make_row(segment.number, positions) for (segment, _, _), (positions, _) in zip(pieces, found)]
         return _top(rows, [similarities for _, similarities in found], depth)
 
@@ -495,7 +495,7 @@ class IndexStore:
             "memory_bytes_per_chunk": round(resident / max(m.chunks, 1), 1),
         }
 
-    def warm(self, skip: set[str] | None = None, stop: threading.Event | None = None) -> set[str]:
+    def warm(self, skip: set[str] | None = None) -> set[str]:
         """Read the files that searches touch page by page (postings, float vectors, columns, story
         tables, docstore) once, sequentially, and load the dense indexes: a process that starts on a cold
         page cache otherwise faults them in a few KB at a time. 1M chunks, page cache dropped, 200
@@ -506,12 +506,10 @@ class IndexStore:
         for segment in self.segments:
             if skip is not None and segment.path.name in skip:
                 continue
-            for path in sorted(segment.path.iterdir()):
-                if path.name.startswith(("lex_", "story_")) or path.name in ("vectors.npy", "columns.npz", "docstore.sqlite"):
-                    with open(path, "rb") as handle:
-                        while handle.read(1 << 20):
-                            if stop is not None and stop.is_set():
-                                return warmed
+            for path in segment.paged_files():
+                with open(path, "rb") as handle:
+                    while handle.read(1 << 20):
+                        pass
             segment.dense  # noqa: B018 - loads the index once, before the first search needs it
             warmed.add(segment.path.name)
         return warmed
