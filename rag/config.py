@@ -65,6 +65,9 @@ class Settings:
     # Server.
     api_key: str | None = None
     cors_origins: list[str] = field(default_factory=list)
+    #: Host names `rag serve` / `rag mcp --http` answer to besides the loopback ones ("*": any); a server
+    #: on a loopback address refuses other Host headers (DNS rebinding)
+    allowed_hosts: list[str] = field(default_factory=list)
     max_question_chars: int = 2000
     max_k: int = 50
     #: where each non-default setting came from (option, env, file); shown by `rag index status`

@@ -5,6 +5,7 @@ where it can; CI=true turns a missing browser into a failure only if
 RAG_REQUIRE_BROWSER is set).
 """
 
+import json
 import os
 import shutil
 
@@ -55,4 +56,57 @@ def test_question_streams_and_citation_opens(stack):  # noqa: F811
         page.locator(".sources .cite").first.click()
         assert quote.is_visible() and "الرقة" in quote.inner_text()
         assert page.locator(".msg.bot").first.get_attribute("dir") == "auto"
+        browser.close()
+
+
+def _answer_event(url: str) -> str:
+    citation = {"n": 1, "article_id": "a", "title": "T", "outlet": "SANA", "date": "2016-03-01", "url": url,
+                "source_path": "a.md", "quote": "قال لافروف", "translation": None}
+    answer = {"answer": "قال لافروف [1]", "abstained": False, "citations": [citation], "replaced": False}
+    return "event: citations\ndata: " + json.dumps(answer, ensure_ascii=False) + "\n\nevent: done\ndata: {}\n\n"
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking", "--no-first-run"])
+
+
+def test_only_web_urls_become_links_and_a_key_is_asked_for(stack):  # noqa: F811
+    """An article's URL comes from the corpus: `javascript:` must stay text (it could read the stored key)."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    urls = iter(["javascript:alert(localStorage['rag-api-key'])", "https://example.org/a"])
+    seen_keys = []
+
+    def fake_ask(route):
+        key = route.request.headers.get("authorization")
+        seen_keys.append(key)
+        if key is None:
+            route.fulfill(status=401, content_type="application/json", body='{"detail": "missing or wrong bearer token"}')
+        else:
+            route.fulfill(status=200, content_type="text/event-stream", body=_answer_event(next(urls)))
+
+    with Server(make_app(stack, [REFUSAL])) as base, sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page()
+        page.route("**/api/ask", fake_ask)
+        page.goto(base + "/")
+        assert not page.locator("#keyform").is_visible()
+        page.fill("#q", "ماذا قال لافروف؟")
+        page.click("#send")
+        page.wait_for_selector("#keyform", state="visible", timeout=10_000)
+        page.fill("#key", "s3cret")
+        page.click("#savekey")
+        assert page.input_value("#q") == "ماذا قال لافروف؟"  # the question is kept for the retry
+        page.click("#send")
+        page.wait_for_selector(".sources", timeout=10_000)
+        assert seen_keys[-1] == "Bearer s3cret"
+        assert page.locator(".sources a.url").count() == 0  # javascript: is shown as text, not a link
+        assert "javascript:alert" in page.inner_text(".sources span.url")
+        page.fill("#q", "again")
+        page.click("#send")
+        page.wait_for_function("document.querySelectorAll('.sources').length == 2", timeout=10_000)
+        link = page.locator(".sources a.url").first
+        assert link.get_attribute("href") == "https://example.org/a" and link.get_attribute("rel") == "noopener noreferrer"
         browser.close()
