@@ -30,9 +30,25 @@ class IndexMismatchError(RagError):
     pass
 
 
+class IndexWriteError(RagError):
+    """Writing the index failed for a reason the operator can fix (a full disk); nothing live was changed."""
+
+
 class ModelError(RagError):
     """A model or backend is missing or unreachable."""
 
 
 class FilterError(RagError):
-    """A search filter (outlet, date, language) that cannot be applied as given."""
+    """A search filter (outlet, date, language) that cannot be applied as given; `field` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InputError(RagError):
+    """A request's field that cannot be used as given (an empty question, k out of range); `field` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

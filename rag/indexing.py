@@ -15,6 +15,7 @@ Each step is its own piece so that other engines reuse them: the Ray engine
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import shutil
@@ -30,7 +31,7 @@ from rag import __version__
 from rag.chunking import chunk_article
 from rag.corpus import READER_VERSION, Article, CorpusFile, list_corpus, read_corpus_file
 from rag.embeddings import Embedder, WordEncoder
-from rag.errors import CorpusError, IndexLockedError, IndexMismatchError, IndexMissingError
+from rag.errors import CorpusError, IndexLockedError, IndexMismatchError, IndexMissingError, IndexWriteError
 from rag.language import lexical_tokens
 from rag.outlets import OutletDetector
 from rag import stories
@@ -392,7 +393,10 @@ class IndexWriter:
 
     # the steps
 
-    def _locked(self):
+    def _locked(self) -> "_Writing":
+        """The writer lock, held for one command. Whatever a writer killed earlier left half-written is cleared
+        first (whichever command comes next), and a full disk ends the command with one line, its partial
+        segment removed."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.index_dir / ".lock"))
         try:
@@ -401,7 +405,12 @@ class IndexWriter:
             raise IndexLockedError(
                 f"index {self.index_dir} is locked: another `rag index` is writing it; wait for it to finish"
             ) from None
-        return _Release(lock)
+        try:
+            self._sweep()
+        except BaseException:
+            lock.release()
+            raise
+        return _Writing(lock, self)
 
     def _open_live(self, rebuild: bool) -> IndexStore | None:
         path = current_generation(self.index_dir)
@@ -673,13 +682,36 @@ def _copy(manifest: Manifest) -> Manifest:
     return clone
 
 
-class _Release:
-    def __init__(self, lock: FileLock) -> None:
+class _Writing:
+    """One writer command under the lock (see `IndexWriter._locked`)."""
+
+    def __init__(self, lock: FileLock, writer: IndexWriter) -> None:
         self.lock = lock
+        self.writer = writer
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is not None and is_disk_full(exc):
+                self.writer._sweep()  # the half-written segment goes; the live generation was never touched
+                raise IndexWriteError(disk_full_message(self.writer.index_dir)) from None
+        finally:
+            self.lock.release()
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT from a write, or SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.Error) and "disk is full" in str(exc)
+
+
+def disk_full_message(index_dir: Path) -> str:
+    free = shutil.disk_usage(index_dir).free
+    size = sum(f.stat().st_size for f in Path(index_dir).rglob("*") if f.is_file())
+    return (f"the disk holding {index_dir} is full ({free / 2**20:.0f} MB free): nothing indexed was lost and the "
+            f"partial segment was removed; an update needs room for its new segments and a merge up to the index's "
+            f"size ({size / 2**20:.0f} MB) — free that much space and run it again")
 

@@ -23,6 +23,7 @@ server that opened it a moment ago is not pulled from under.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 import json
@@ -177,16 +178,24 @@ class Filters:
         for name, given in (("since", since), ("until", until)):
             value = (given or "").strip() or None
             if value and not _PARTIAL_DATE.match(value):
-                value = parse_date(value)
-                if value is None:
-                    raise FilterError(f"{name} {given!r} is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY)")
+                value = parse_date(value) or value
+            if value and not _valid_bound(value):
+                raise FilterError(f"{name} {given!r} is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY) with years 1-9999", name)
             bounds.append(value)
         if bounds[0] and bounds[1] and date_bound(bounds[0], end=False) > date_bound(bounds[1], end=True):
-            raise FilterError(f"since {bounds[0]} is after until {bounds[1]}; swap them")
+            raise FilterError(f"since {bounds[0]} is after until {bounds[1]}; swap them", "since")
         return cls(outlet=(outlet or "").strip() or None, since=bounds[0], until=bounds[1], lang=(lang or "").strip() or None)
 
 
 _PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
+
+
+def _valid_bound(value: str) -> bool:
+    try:
+        date_bound(value, end=False), date_bound(value, end=True)
+    except ValueError:
+        return False
+    return True
 
 
 def date_bound(value: str, end: bool) -> int:
@@ -197,10 +206,9 @@ def date_bound(value: str, end: bool) -> int:
         day = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
     elif len(parts) == 2:
         month = int(parts[1])
+        day = dt.date(year, month, 1)
         if end:
-            day = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
-        else:
-            day = dt.date(year, month, 1)
+            day = day.replace(day=calendar.monthrange(year, month)[1])
     else:
         day = dt.date(year, int(parts[1]), int(parts[2]))
     return day.toordinal()
@@ -379,7 +387,7 @@ class IndexStore:
         known = self.outlet_names()
         found = resolve_outlet(name, known)
         if not found:
-            raise FilterError(f"unknown outlet {name!r}; this index has: {', '.join(known) or 'none'}")
+            raise FilterError(f"unknown outlet {name!r}; this index has: {', '.join(known) or 'none'}", "outlet")
         return found
 
     def _masks(self, filters: Filters | None) -> list[np.ndarray | None]:
