@@ -251,6 +251,7 @@ def _echo_time_filter(time_filter: Any) -> None:
 models_app = typer.Typer(help="Manage the local models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
+InsecureOpt = Annotated[bool, typer.Option("--insecure", envvar="RAG_INSECURE", help="Allow a non-loopback --host without RAG_API_KEY (anyone on the network can read the archive).")]
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="llama (default, local), openai or extractive.")]
 
 
@@ -366,6 +367,7 @@ def chat(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (default: localhost only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    insecure: InsecureOpt = False,
     llm: LlmOpt = None,
     index: IndexOpt = None,
     config: ConfigOpt = None,
@@ -373,7 +375,7 @@ def serve(
     """HTTP backend: OpenAI-compatible /v1/chat/completions, native /api/*, chat page at /."""
     from rag.server import serve as run_server
 
-    run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port)
+    run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port, insecure=insecure)
 
 
 articles_app = typer.Typer(help="List, show and remove indexed articles.", no_args_is_help=True)
@@ -451,6 +453,7 @@ def mcp(
     http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="Address to bind with --http (default: localhost only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port with --http.")] = 8001,
+    insecure: InsecureOpt = False,
     llm: LlmOpt = None,
     index: IndexOpt = None,
     config: ConfigOpt = None,
@@ -458,7 +461,7 @@ def mcp(
     """MCP server (tools search_articles, ask, get_article, list_outlets) over stdio, or HTTP with --http."""
     from rag.mcp import run_mcp
 
-    run_mcp(load_settings(config, index_dir=index, llm=llm), http=http, host=host, port=port)
+    run_mcp(load_settings(config, index_dir=index, llm=llm), http=http, host=host, port=port, insecure=insecure)
 
 
 @models_app.command("fetch")

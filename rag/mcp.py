@@ -22,7 +22,9 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import ConfigError, RagError
+from rag.http_guard import BearerGuard, allowed_hosts, check_bind
 from rag.store import Filters
+from rag.validation import check_question
 
 INSTRUCTIONS = (
     "Search and answer questions over indexed news articles (mostly Arabic, many outlets). Answers cite "
@@ -94,8 +96,9 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
         lang: str | None = None,
         all_copies: bool = False,
     ) -> dict[str, Any]:
+        check_question(settings, query, k, "query")
         filters = Filters.parse(outlet, since, until, lang)
-        result = engines.retriever.search(query, k=max(1, min(k, settings.max_k)), filters=filters, all_copies=all_copies)
+        result = engines.retriever.search(query, k=k, filters=filters, all_copies=all_copies)
         return result.to_dict()
 
     @server.tool(description="Answer a question from the articles, in the question's language, every claim cited "
@@ -111,6 +114,7 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
         lang: str | None = None,
         compare_outlets: bool = False,
     ) -> dict[str, Any]:
+        check_question(settings, question, k)
         filters = Filters.parse(outlet, since, until, lang)
         engine = engines.engine
         engine.retriever.refresh()
@@ -124,16 +128,7 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
         article = store.find_articles([article_id]).get(article_id)
         if article is None:
             raise LookupError(f"no article {article_id!r} in the index; use an article_id from search_articles")
-        return {
-            "article_id": article.id,
-            "title": article.title,
-            "outlet": article.outlet,
-            "date": article.date,
-            "url": article.url,
-            "lang": article.lang,
-            "story_id": article.story,
-            "text": store.article_text(article_id),
-        }
+        return {**article.to_dict(), "text": store.article_text(article_id)}
 
     @server.tool(description="The outlets in the index, with how many articles each has.")
     def list_outlets() -> dict[str, Any]:
@@ -143,9 +138,28 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
     return server
 
 
-def run_mcp(settings: Settings, http: bool = False, host: str = "127.0.0.1", port: int = 8001) -> None:
-    server = create_mcp(settings)
-    if http:
-        server.run("streamable-http", host=host, port=port)
+def mcp_http_app(settings: Settings, host: str = "127.0.0.1", engine: Any = None) -> Any:
+    """The Streamable HTTP app at /mcp: the bearer key of `rag serve` (RAG_API_KEY) on every request, and the
+    same Host-header rule (`rag.http_guard.allowed_hosts`, enforced by the SDK's DNS-rebinding check)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = allowed_hosts(host, settings.allowed_hosts)
+    if hosts is None:
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     else:
-        server.run("stdio")
+        names = [f"[{h}]" if ":" in h else h for h in sorted(hosts)]
+        security = TransportSecuritySettings(
+            allowed_hosts=[*names, *(f"{n}:*" for n in names)],
+            allowed_origins=[f"{scheme}://{n}{port}" for n in names for scheme in ("http", "https") for port in ("", ":*")])
+    app = create_mcp(settings, engine).streamable_http_app(host=host, transport_security=security)
+    return BearerGuard(app, settings.api_key)
+
+
+def run_mcp(settings: Settings, http: bool = False, host: str = "127.0.0.1", port: int = 8001, insecure: bool = False) -> None:
+    if not http:
+        create_mcp(settings).run("stdio")
+        return
+    import uvicorn
+
+    check_bind(host, settings.api_key, insecure, "rag mcp --http")
+    uvicorn.run(mcp_http_app(settings, host), host=host, port=port, log_level="info", timeout_graceful_shutdown=3)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import threading
 import time
 import uuid
-from dataclasses import asdict
+from urllib.parse import quote
+from dataclasses import asdict, dataclass, field
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,14 +30,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.sse import EventSourceResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, history_pairs, source_line
 from rag.claims import Claim
 from rag.config import Settings
-from rag.errors import FilterError, RagError
+from rag import validation
+from rag.errors import FilterError, InputError, RagError
+from rag.http_guard import HostGuard, allowed_hosts, bearer_ok, check_bind, error_body, openai_error
 from rag.store import Filters
 
+LOG = logging.getLogger("rag.server")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024
 MODEL_ID = "rag"
@@ -46,7 +51,40 @@ BEARER = HTTPBearer(auto_error=False, description="RAG_API_KEY, when the server 
 # -- request / response models -------------------------------------------------------
 
 
-class SearchRequest(BaseModel):
+def _printable(value: Any) -> Any:
+    """`value` with lone surrogates replaced (U+FFFD), so that an error can echo the input it refuses."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+class Body(BaseModel):
+    """A request body: text must be valid Unicode (JSON allows a lone surrogate such as "\\ud800"; no text has one)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        if _has_surrogate(data):
+            raise ValueError("text holds a lone UTF-16 surrogate (e.g. \\ud800), which is not a character; send valid Unicode")
+        return data
+
+
+
+class SearchRequest(Body):
     query: str = Field(min_length=1, description="Question or keywords, any language.")
     k: int = Field(5, ge=1, description="Number of passages.")
     outlet: str | None = Field(None, description="Only this outlet, in either script or as a domain.")
@@ -101,12 +139,12 @@ class SearchResponse(BaseModel):
     expansions: list[dict[str, Any]] | None = None
 
 
-class Turn(BaseModel):
+class Turn(Body):
     role: Literal["user", "assistant"]
     content: str
 
 
-class Filtered(BaseModel):
+class Filtered(Body):
     """The filters every question-taking endpoint accepts, validated the same way."""
 
     outlet: str | None = Field(None, description="Only this outlet.")
@@ -146,7 +184,7 @@ class StatusResponse(BaseModel):
     index_dir: str
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(Body):
     role: str
     content: str | list[dict[str, Any]] | None = None
 
@@ -156,7 +194,12 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(Filtered):
-    """OpenAI's request; `outlet`, `since`, `until`, `lang` and `k` may come as extra body fields."""
+    """OpenAI's request; `outlet`, `since`, `until`, `lang` and `k` may come as extra body fields.
+
+    Fields OpenAI defines that this server cannot honour are refused with a 400 naming them, never
+    silently ignored (`UNSUPPORTED`). System and developer messages are accepted and not followed: the
+    answer's policy (cited, checked claims in the question's language) is fixed (docs/server.md).
+    """
 
     k: int | None = Field(None, ge=1)
     model: str = MODEL_ID
@@ -164,10 +207,34 @@ class ChatCompletionRequest(Filtered):
     stream: bool = False
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="Passed to the model.")
     max_tokens: int | None = Field(None, ge=1, description="Caps the model's answer (at most llm_max_tokens × 4).")
-    stop: str | list[str] | None = Field(None, description="Not supported: answers are checked JSON claims; a 422 says so.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="The same as max_tokens (the SDK's newer name).")
+    stop: str | list[str] | None = Field(None, description="Up to 4 sequences; the answer text ends before the first one.")
     n: int | None = Field(None, ge=1, le=1, description="One choice only.")
     stream_options: StreamOptions | None = None
     compare_outlets: bool = Field(False, description="How the outlets reported it (also: model \"rag:compare\").")
+    evidence: bool = Field(True, description="Streamed answers start with the passages found; false leaves them out.")
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    function_call: Any = None
+    response_format: Any = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    seed: int | None = None
+    user: str | None = None
+
+
+#: OpenAI fields refused with a 400 when given (value other than null/false), and why
+UNSUPPORTED = {
+    "tools": "tool calls are not supported (this model answers from the articles only)",
+    "tool_choice": "tool calls are not supported",
+    "functions": "function calls are not supported",
+    "function_call": "function calls are not supported",
+    "response_format": "the response format is fixed (an answer with [n] citations)",
+    "logprobs": "log probabilities are not returned",
+    "top_logprobs": "log probabilities are not returned",
+}
+MODELS = {MODEL_ID: "cited answers", f"{MODEL_ID}:compare": "one cited section per outlet"}
 
 
 class BodyLimit:
@@ -215,11 +282,22 @@ class BodyLimit:
         await self.app(scope, counted_receive, tracked_send)
 
     async def _refuse(self, scope: Any, send: Any) -> None:
-        message = f"request body over {self.max_bytes} bytes"
-        body: dict[str, Any] = {"detail": message}
-        if str(scope.get("path", "")).startswith("/v1/"):
-            body = {"error": {"message": message, "type": "invalid_request_error", "code": 413}}
+        body = error_body(scope, 413, f"request body over {self.max_bytes} bytes")
         await JSONResponse(body, status_code=413)({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
+class JsonBody:
+    """A POST to the API is JSON whatever its Content-Type says (`curl -d` sends form encoding): parsed as JSON,
+    and a body that is not JSON gets a 422 that says so, instead of a bare "field required"."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and str(scope.get("path", "")).startswith(("/api/", "/v1/")):
+            headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -237,8 +315,12 @@ _END = object()
 KEEPALIVE_S = 1.0
 
 
-async def pump(make_events: Callable[[threading.Event], Iterator[str]]) -> AsyncIterator[str]:
+async def pump(make_events: Callable[[threading.Event], Iterator[str]],
+               failed: Callable[[BaseException], Iterator[str]]) -> AsyncIterator[str]:
     """Run a blocking event generator in its own thread and relay what it yields.
+
+    If it raises, `failed(exc)` gives the stream's last events (an error event and the terminator):
+    a stream always ends with its terminator or an error event, never cut off.
 
     When the client goes away, the next write fails and Starlette cancels this
     coroutine; the `finally` sets the stop event, which the answer engine checks
@@ -282,7 +364,11 @@ async def pump(make_events: Callable[[threading.Event], Iterator[str]]) -> Async
             if item is _END:
                 return
             if isinstance(item, BaseException):
-                raise item
+                if not isinstance(item, RagError):
+                    LOG.error("a stream failed", exc_info=item)
+                for last in failed(item):
+                    yield last
+                return
             yield item
     finally:
         stop.set()
@@ -296,17 +382,22 @@ def _sse(event: str | None, data: Any) -> str:
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                413: "invalid_request_error", 422: "invalid_request_error"}
+class ApiError(HTTPException):
+    """A client error that names the request field at fault (OpenAI's `param`) and, on /v1/, its `code`."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(status, message)
+        self.param = param
+        self.code = code
 
 
-def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
+           param: str | None = None, code: str | None = None) -> JSONResponse:
     """OpenAI's error shape on /v1/*, FastAPI's `{"detail"}` on the native API."""
     if request.url.path.startswith("/v1/"):
-        body: dict[str, Any] = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"),
-                                          "code": status}}
+        body: dict[str, Any] = {"error": openai_error(status, message, param, code)}
     else:
-        body = {"detail": message}
+        body = error_body(request.scope, status, message, param)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -349,37 +440,52 @@ Config = Annotated[Settings, Depends(_settings)]
 
 def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(BEARER)) -> None:
     """The bearer token, when the server has one (RAG_API_KEY)."""
-    api_key = request.app.state.settings.api_key
-    if not api_key:
-        return
-    token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
-    if not secrets.compare_digest(token.encode(), api_key.encode()):
-        raise HTTPException(401, "missing or wrong bearer token (RAG_API_KEY is set)", headers={"WWW-Authenticate": "Bearer"})
+    if not bearer_ok(dict(request.scope.get("headers") or []), request.app.state.settings.api_key):
+        raise ApiError(401, "missing or wrong bearer token (RAG_API_KEY is set); send 'Authorization: Bearer <key>'",
+                       code="invalid_api_key")
 
 
-def check_question(settings: Settings, text: str, k: int | None) -> None:
-    if len(text) > settings.max_question_chars:
-        raise HTTPException(422, f"question is over {settings.max_question_chars} characters")
-    if k is not None and k > settings.max_k:
-        raise HTTPException(422, f"k is over the limit of {settings.max_k}")
-
-
-def parse_filters(outlet: str | None, since: str | None, until: str | None = None, lang: str | None = None) -> Filters:
+def check_question(settings: Settings, text: str, k: int | None, field: str = "question") -> None:
     try:
-        return Filters.parse(outlet, since, until, lang)
+        validation.check_question(settings, text, k, field)
+    except InputError as exc:
+        raise ApiError(422, str(exc), param=exc.field) from None
+
+
+def parse_filters(engine: AnswerEngine, outlet: str | None, since: str | None, until: str | None = None,
+                  lang: str | None = None) -> Filters:
+    """Filters validated against the live index before any answer starts (an unknown outlet is a 422 here,
+    never an error in the middle of a stream)."""
+    try:
+        filters = Filters.parse(outlet, since, until, lang)
+        engine.retriever.refresh()
+        if filters.outlet:
+            engine.retriever.store.resolve_outlet(filters.outlet)
     except FilterError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(422, str(exc), param=exc.field) from None
+    return filters
 
 
-#: the native JSON API (/api/*), the OpenAI-compatible one (/v1/*), and the chat page with the health check
+#: the native JSON API (/api/*), the OpenAI-compatible one (/v1/*), the API's description, and the public page
 native_router = APIRouter(dependencies=[Depends(authorize)], tags=["native"])
 openai_router = APIRouter(dependencies=[Depends(authorize)], tags=["openai"])
+schema_router = APIRouter(dependencies=[Depends(authorize)], include_in_schema=False)
 page_router = APIRouter()
 
 
 @page_router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+@schema_router.get("/openapi.json")
+def openapi_schema(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+@schema_router.get("/docs")
+def swagger(request: Request) -> Any:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="rag API")
 
 @native_router.get("/api/status", response_model=StatusResponse)
 def status(engine: Engine) -> dict[str, Any]:
@@ -388,19 +494,17 @@ def status(engine: Engine) -> dict[str, Any]:
 
 @native_router.post("/api/search", response_model=SearchResponse, response_model_exclude_none=True)
 def search(body: SearchRequest, engine: Engine, settings: Config) -> dict[str, Any]:
-    check_question(settings, body.query, body.k)
-    engine.retriever.refresh()
-    result = engine.retriever.search(
-        body.query, k=body.k, filters=parse_filters(body.outlet, body.since, body.until, body.lang), per_article=body.per_article,
-        all_copies=body.all_copies, diverse=body.diverse,
-    )
+    check_question(settings, body.query, body.k, "query")
+    filters = parse_filters(engine, body.outlet, body.since, body.until, body.lang)
+    result = engine.retriever.search(body.query, k=body.k, filters=filters, per_article=body.per_article,
+                                     all_copies=body.all_copies, diverse=body.diverse)
     return result.to_dict()
 
 @native_router.get("/api/articles")
 def list_articles(engine: Engine, outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None,
                   limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
-    engine.retriever.refresh()
-    total, articles = engine.retriever.store.list_articles(parse_filters(outlet, since, until, lang), offset, limit)
+    filters = parse_filters(engine, outlet, since, until, lang)
+    total, articles = engine.retriever.store.list_articles(filters, offset, limit)
     return {"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]}
 
 @native_router.get("/api/articles/{article_id:path}")
@@ -417,7 +521,7 @@ def get_article(article_id: str, engine: Engine) -> dict[str, Any]:
 def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
     check_question(settings, body.question, body.k)
     history = history_pairs([(t.role, t.content) for t in body.history])
-    chosen = parse_filters(body.outlet, body.since, body.until, body.lang)
+    chosen = parse_filters(engine, body.outlet, body.since, body.until, body.lang)
     if body.compare_outlets:
         compared = engine.compare(engine.condense(body.question, history), body.k, chosen).to_dict()
         if not body.stream:
@@ -428,108 +532,192 @@ def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
         return engine.ask(body.question, history, body.k, chosen).to_dict()
 
     def events(stop: threading.Event) -> Iterator[str]:
-        try:
-            for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
-                if event.kind == "sources":
-                    yield _sse("sources", {"sources": [asdict(x) for x in event.sources],
-                                           "quote": asdict(event.quote) if event.quote else None})
-                elif event.kind == "token":
-                    yield _sse("token", {"text": event.text})
-                elif event.answer is not None:
-                    yield _sse("citations", {**event.answer.to_dict(), "replaced": event.replaced})
-            yield _sse("done", {})
-        except RagError as exc:
-            yield _sse("error", {"detail": str(exc)})
+        for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
+            if event.kind == "sources":
+                yield _sse("sources", {"sources": [asdict(x) for x in event.sources],
+                                       "quote": asdict(event.quote) if event.quote else None})
+            elif event.kind == "token":
+                yield _sse("token", {"text": event.text})
+            elif event.answer is not None:
+                yield _sse("citations", {**event.answer.to_dict(), "replaced": event.replaced})
+        yield _sse("done", {})
 
-    return EventSourceResponse(pump(events), headers=SSE_HEADERS)
+    def failed(exc: BaseException) -> Iterator[str]:
+        yield _sse("error", {"detail": _stream_error_message(exc)})
+
+    return EventSourceResponse(pump(events, failed), headers=SSE_HEADERS)
+
+
+def _model_card(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "rag"}
+
 
 @openai_router.get("/v1/models")
 def models() -> dict[str, Any]:
-    return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "rag"}]}
+    return {"object": "list", "data": [_model_card(m) for m in MODELS]}
+
+@openai_router.get("/v1/models/{model_id:path}")
+def model(model_id: str) -> dict[str, Any]:
+    if model_id not in MODELS:
+        raise ApiError(404, f"The model '{model_id}' does not exist; GET /v1/models lists them", param="model",
+                       code="model_not_found")
+    return _model_card(model_id)
+
+
+def _check_openai_request(body: ChatCompletionRequest, settings: Settings) -> None:
+    """What OpenAI clients may send that this server cannot honour: a 400 naming the field."""
+    if body.model not in MODELS:
+        raise ApiError(404, f"The model '{body.model}' does not exist; use one of: {', '.join(MODELS)}",
+                       param="model", code="model_not_found")
+    for name, why in UNSUPPORTED.items():
+        if getattr(body, name) not in (None, False, [], {}):
+            raise ApiError(400, f"{name}: {why}; leave it out", param=name, code="unsupported_parameter")
+    if body.max_tokens and body.max_completion_tokens and body.max_tokens != body.max_completion_tokens:
+        raise ApiError(400, "max_tokens and max_completion_tokens differ; send one", param="max_completion_tokens")
+    if isinstance(body.stop, list) and len(body.stop) > 4:
+        raise ApiError(400, "stop: at most 4 sequences", param="stop")
+    limit = body.max_completion_tokens or body.max_tokens
+    if limit is not None and limit > settings.llm_max_tokens * 4:
+        name = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
+        raise ApiError(400, f"{name}: at most {settings.llm_max_tokens * 4} here", param=name)
+
 
 @openai_router.post("/v1/chat/completions")
-def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Config) -> Any:
+def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Config, request: Request) -> Any:
+    _check_openai_request(body, settings)
     turns = [(m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user":
-        raise HTTPException(422, "the last message must be from the user")
+        raise ApiError(400, "the last message must be from the user", param="messages")
     question = turns[-1][1]
-    check_question(settings, question, body.k)
-    if body.stop:
-        raise HTTPException(422, "stop: stop sequences are not supported (answers are checked JSON claims); leave it out")
-    if body.max_tokens is not None and body.max_tokens > settings.llm_max_tokens * 4:
-        raise HTTPException(422, f"max_tokens: at most {settings.llm_max_tokens * 4} here")
-    generation = {key: value for key, value in (("temperature", body.temperature), ("max_tokens", body.max_tokens)) if value is not None}
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chosen = parse_filters(body.outlet, body.since, body.until, body.lang)
-    history = history_pairs(turns[:-1])
-    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-    created = int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-        return _sse(None, data)
-
+    check_question(settings, question, body.k, "messages")
+    limit = body.max_completion_tokens or body.max_tokens
+    generation = {key: value for key, value in (("temperature", body.temperature), ("max_tokens", limit)) if value is not None}
+    chosen = parse_filters(engine, body.outlet, body.since, body.until, body.lang)
+    history = history_pairs([(role, strip_evidence(text) if role == "assistant" else text) for role, text in turns[:-1]])
+    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    reply = Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), body.model,
+                       bool(body.stream_options and body.stream_options.include_usage), [s for s in stops if s],
+                       articles_url=f"{request.base_url}api/articles/")
     if body.compare_outlets or body.model.endswith(":compare"):
         answer = engine.compare(engine.condense(question, history), body.k, chosen)
-        content = _with_sources(answer)
         if body.stream:
-            pieces = [chunk({"role": "assistant", "content": ""}), *(chunk({"content": p}) for p in _pieces(content)),
-                      chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations]), _sse(None, "[DONE]")]
-            return EventSourceResponse(iter(pieces), headers=SSE_HEADERS)
-        return {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "citations": [citation_dict(c) for c in answer.citations],
-            "outlets": [o.to_dict() for o in answer.outlets],
-        }
+            return EventSourceResponse(iter([reply.chunk({"role": "assistant", "content": ""}),
+                                             *reply.closing(answer, _with_sources(answer)), _sse(None, "[DONE]")]),
+                                       headers=SSE_HEADERS)
+        return {**reply.message(answer, _with_sources(answer)), "outlets": [o.to_dict() for o in answer.outlets]}
     if not body.stream:
-        answer = engine.ask(question, history, body.k, chosen, generation)
-        return {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": _with_sources(answer)}, "finish_reason": "stop"}],
-            "usage": answer.usage,
-            "citations": [citation_dict(c) for c in answer.citations],
-        }
+        return reply.message(*_answered(engine.ask(question, history, body.k, chosen, generation)))
 
     def events(stop: threading.Event) -> Iterator[str]:
-        yield chunk({"role": "assistant", "content": ""})
-        try:
-            yield from answer_events(stop)
-        except RagError as exc:  # e.g. the model file vanished: say so in the stream, then end it
-            yield chunk({"content": f"\n\nerror: {exc}"})
-            yield chunk({}, "stop")
-        yield _sse(None, "[DONE]")
-
-    def answer_events(stop: threading.Event) -> Iterator[str]:
+        yield reply.chunk({"role": "assistant", "content": ""})
         streamed = False
         for event in engine.stream(question, history, body.k, chosen, cancel=stop, generation=generation):
-            if event.kind == "sources":
-                evidence = _evidence_text(event)
-                if evidence:
-                    yield chunk({"content": evidence})
+            if event.kind == "sources" and body.evidence and _evidence_text(event):
+                yield from reply.say(_evidence_text(event))
             elif event.kind == "token":
                 streamed = True
-                yield chunk({"content": event.text})
+                yield from reply.say(event.text)
             elif event.answer is not None:
-                answer = event.answer
-                if not streamed:
-                    tail = _with_sources(answer)
-                elif event.replaced:
-                    tail = REPLACED_NOTE + _with_sources(answer)
-                else:
-                    block = answer.sources_block()
-                    tail = f"\n\nSources:\n{block}" if block else ""
-                # the answer arrives in pieces (a line at a time), not as one chunk at the end
-                for piece in _pieces(tail):
-                    yield chunk({"content": piece})
-                yield chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations])
-                if include_usage:  # OpenAI's last chunk: no choices, the usage of the whole answer
-                    yield _sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                                      "model": body.model, "choices": [], "usage": answer.usage})
+                tail = _with_sources(event.answer)
+                if streamed:
+                    block = event.answer.sources_block()
+                    tail = REPLACED_NOTE + tail if event.replaced else (f"\n\nSources:\n{block}" if block else "")
+                yield from reply.closing(event.answer, tail)
+        yield _sse(None, "[DONE]")
 
-    return EventSourceResponse(pump(events), headers=SSE_HEADERS)
+    def failed(exc: BaseException) -> Iterator[str]:  # OpenAI's stream error: an `error` object, then the terminator
+        yield _sse(None, {"error": openai_error(500 if not isinstance(exc, RagError) else 400, _stream_error_message(exc))})
+        yield _sse(None, "[DONE]")
+
+    return EventSourceResponse(pump(events, failed), headers=SSE_HEADERS)
+
+
+def _answered(answer: Answer) -> tuple[Answer, str]:
+    return answer, _with_sources(answer)
+
+
+def _stream_error_message(exc: BaseException) -> str:
+    if isinstance(exc, RagError):
+        return str(exc)
+    return f"the answer failed ({type(exc).__name__}); the server log has the details"
+
+
+def strip_evidence(text: str) -> str:
+    """An assistant turn as a UI stored it from a stream, without the evidence preface and the sources block."""
+    if text.startswith(("Best match [", "Passages:")) and "\nPassages:\n" in "\n" + text:
+        cut = text.find("\n\n", ("\n" + text).find("\nPassages:\n"))
+        text = text[cut + 2:] if cut >= 0 else ""
+    if REPLACED_NOTE.strip() in text:
+        text = text.split(REPLACED_NOTE.strip(), 1)[1]
+    return text.split("\n\nSources:\n", 1)[0].strip()
+
+
+@dataclass
+class Completion:
+    """One chat completion's identity and its OpenAI-shaped pieces (message, chunks, closing)."""
+
+    id: str
+    created: int
+    model: str
+    include_usage: bool
+    stop: list[str] = field(default_factory=list)
+    #: where an article without a web URL can be read (this server's /api/articles/{id})
+    articles_url: str = "/api/articles/"
+    sent: str = ""
+    stopped: bool = False
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        return _sse(None, {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+
+    def say(self, text: str) -> Iterator[str]:
+        """A content chunk, cut before a stop sequence (which may span chunks); nothing once stopped."""
+        if self.stopped or not text:
+            return
+        whole = self.cut(self.sent + text)
+        self.stopped = len(whole) < len(self.sent) + len(text)
+        piece, self.sent = whole[len(self.sent):], whole
+        if piece:
+            yield self.chunk({"content": piece})
+
+    def cut(self, text: str) -> str:
+        found = [text.find(s) for s in self.stop if s in text]
+        return text[: min(found)] if found else text
+
+    def message(self, answer: Answer, content: str) -> dict[str, Any]:
+        content = self.cut(content)
+        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                             "message": {"role": "assistant", "content": content, "refusal": None,
+                                         "annotations": url_citations(content, answer, self.articles_url)}}],
+                "usage": answer.usage, "citations": [citation_dict(c) for c in answer.citations]}
+
+    def closing(self, answer: Answer, tail: str) -> Iterator[str]:
+        """The answer's last pieces (a line at a time), the finishing chunk with citations, and the usage."""
+        for piece in _pieces(tail):
+            yield from self.say(piece)
+        yield self.chunk({}, "stop", citations=[citation_dict(c) for c in answer.citations])
+        if self.include_usage:  # OpenAI's last chunk: no choices, the usage of the whole answer
+            yield _sse(None, {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                              "model": self.model, "choices": [], "usage": answer.usage})
+
+
+def url_citations(content: str, answer: Answer, articles_url: str) -> list[dict[str, Any]]:
+    """Citations as OpenAI `url_citation` annotations: each cited passage's first `[n]` in the text, with the
+    article's web URL, or where this server shows the article when the corpus gave none."""
+    found = []
+    for citation in answer.citations:
+        marker = f"[{citation.n}]"
+        start = content.find(marker)
+        if start < 0:
+            continue
+        web = (citation.url or "").lower().startswith(("http://", "https://"))
+        url = citation.url if web else articles_url + quote(citation.article_id, safe="/")
+        found.append({"type": "url_citation", "url_citation": {
+            "start_index": start, "end_index": start + len(marker), "url": url,
+            "title": f"{citation.outlet} — {citation.title}"}})
+    return found
+
 
 @page_router.get("/", include_in_schema=False)
 def page() -> FileResponse:
@@ -537,26 +725,35 @@ def page() -> FileResponse:
 
 
 
-def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAPI:
-    """The ASGI app; `engine` defaults to the configured index and LLM (loaded once, here)."""
+def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host: str = "127.0.0.1") -> FastAPI:
+    """The ASGI app; `engine` defaults to the configured index and LLM (loaded once, here).
+
+    Public without a key: the chat page's shell (`/`, no archive data in it) and `/healthz`. Everything
+    else — the API, `/openapi.json`, `/docs` — needs the key when RAG_API_KEY is set.
+    """
     if engine is None:
         from rag.answer import open_answer_engine
 
         engine = open_answer_engine(settings)
+    from rag import __version__
+
     app = FastAPI(
         title="rag",
-        version="0.1.0",
+        version=__version__,
         description="Cited answers from news articles. OpenAI-compatible chat API plus a native JSON API.",
         # operationIds are the endpoint functions' names (ask, search, chat_completions, …): stable for clients
         generate_unique_id_function=lambda route: route.name,
+        openapi_url=None, docs_url=None, redoc_url=None,  # served by schema_router, behind the key
     )
     app.state.engine = engine
     app.state.settings = settings
     engine.retriever.warm_in_background()  # a server lives long: read the index's pages ahead once
+    # added innermost first: the body limit's 413 still gets CORS headers; the Host check comes before all
+    app.add_middleware(JsonBody)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
-
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(HostGuard, hosts=allowed_hosts(bind_host, settings.allowed_hosts))
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
@@ -564,24 +761,31 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None) -> FastAP
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(request, exc.status_code, str(exc.detail), exc.headers)
+        return _error(request, exc.status_code, str(exc.detail), exc.headers,
+                      getattr(exc, "param", None), getattr(exc, "code", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            return _error(request, 422, f"the body is not valid JSON ({errors[0].get('ctx', {}).get('error', 'cannot parse')}); "
+                                        "send a JSON object", param="body")
         if not request.url.path.startswith("/v1/"):
-            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
-        first = exc.errors()[0] if exc.errors() else {}
+            return JSONResponse({"detail": _printable(jsonable_encoder(errors))}, status_code=422)
+        first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _error(request, 422, f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(first.get("msg", "invalid request"))
+        return _error(request, 422, message, param=where or None)
 
-    for router in (native_router, openai_router, page_router):
+    for router in (native_router, openai_router, schema_router, page_router):
         app.include_router(router)
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, insecure: bool = False) -> None:
     import uvicorn
 
+    check_bind(host, settings.api_key, insecure, "rag serve")
     # SIGTERM (docker stop, systemd) ends open streams after this many seconds instead of
     # waiting for them; the stream threads are daemons and stop at their next token.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+    uvicorn.run(create_app(settings, bind_host=host), host=host, port=port, log_level="info", timeout_graceful_shutdown=3)

@@ -73,26 +73,54 @@ def test_mcp_over_stdio(mcp_env):
     asyncio.run(asyncio.wait_for(main(), 120))
 
 
-def test_mcp_over_http(mcp_env):
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "mcp", "--http", "--port", str(port)], env=mcp_env, cwd=str(ROOT),
+        return s.getsockname()[1]
+
+
+def test_mcp_over_http_needs_the_key(mcp_env):
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    port = _free_port()
+    env = {**mcp_env, "RAG_API_KEY": "s3cret"}
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "mcp", "--http", "--port", str(port)], env=env, cwd=str(ROOT),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/mcp"
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+                httpx.get(url, timeout=1)
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        accept = {"Accept": "application/json, text/event-stream"}
+        assert httpx.post(url, json=hello, headers=accept).status_code == 401
+        assert httpx.post(url, json=hello, headers={**accept, "Authorization": "Bearer wrong"}).status_code == 401
+        rebound = httpx.post(url, json=hello, headers={**accept, "Authorization": "Bearer s3cret", "Host": "evil.example"})
+        assert rebound.status_code == 421
 
         async def main():
-            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            http = create_mcp_http_client(headers={"Authorization": "Bearer s3cret"})
+            async with Client(streamable_http_client(url, http_client=http)) as client:
                 await _exercise(client)
+                for bad in ({"query": "", "k": 3}, {"query": "الرقة", "k": 0}, {"query": "الرقة", "k": 10_000}):
+                    refused = await client.call_tool("search_articles", bad)
+                    assert refused.is_error, bad  # the same rule as the HTTP API: never silently clamped
+                refused = await client.call_tool("ask", {"question": "  "})
+                assert refused.is_error and "empty" in refused.content[0].text
 
         asyncio.run(asyncio.wait_for(main(), 120))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("command", [["mcp", "--http"], ["serve"]])
+def test_a_network_address_without_a_key_is_refused(mcp_env, command):
+    done = subprocess.run([sys.executable, "-m", "rag", *command, "--host", "0.0.0.0", "--port", str(_free_port())],
+                          env=mcp_env, cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--insecure" in done.stderr and "Traceback" not in done.stderr

@@ -143,7 +143,7 @@ def test_openai_client_streamed_and_not(stack):
         n = sana_number(base)
     with Server(make_app(stack, [claims(n)])) as base:
         client = OpenAI(base_url=f"{base}/v1", api_key="unused")
-        assert [m.id for m in client.models.list().data] == ["rag"]
+        assert [m.id for m in client.models.list().data] == ["rag", "rag:compare"]
         reply = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "ماذا قال لافروف عن الرقة؟"}])
         text = reply.choices[0].message.content
         assert f"[{n}]" in text and "Sources:" in text and "SANA" in text
@@ -302,12 +302,12 @@ def test_rag_serve_exits_on_sigterm_mid_answer(stack, tmp_path):
 def test_openai_errors_filters_and_chunked_bodies(stack):
     with Server(make_app(stack, [REFUSAL, REFUSAL])) as base:
         bad = httpx.post(f"{base}/v1/chat/completions", json={"model": "rag", "messages": []})
-        assert bad.status_code == 422 and set(bad.json()["error"]) == {"message", "type", "code"}
+        assert bad.status_code == 422 and set(bad.json()["error"]) == {"message", "type", "param", "code"}
         assert bad.json()["error"]["type"] == "invalid_request_error" and "messages" in bad.json()["error"]["message"]
         date = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": "q?"}], "since": "soon"})
         assert date.status_code == 422 and "since" in date.json()["error"]["message"]
         missing = httpx.get(f"{base}/v1/nothing-here")
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == 404
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         # the outlet filter reaches the answer: only SANA passages are given
         data = httpx.post(f"{base}/api/ask", json={"question": "ماذا قال لافروف عن الرقة؟", "outlet": "SANA"}, timeout=60).json()
         assert {s["outlet"] for s in data["sources"]} == {"SANA"}
@@ -333,7 +333,7 @@ def test_news_fields_compare_outlets_and_outlet_names(stack):
         assert {"story_id", "first_report", "also_reported_by", "quote_type", "speaker"} <= set(hit)
         assert len({h["outlet"] for h in search["hits"]}) == len(search["hits"])
         unknown = httpx.post(f"{base}/api/search", json={"query": "Raqqa", "outlet": "Le Monde"})
-        assert unknown.status_code == 400 and "SANA" in unknown.json()["detail"]
+        assert unknown.status_code == 422 and "SANA" in unknown.json()["detail"]
         arabic = httpx.post(f"{base}/api/search", json={"query": "Raqqa", "outlet": "سانا"}).json()
         assert {h["outlet"] for h in arabic["hits"]} == {"SANA"}
         compared = httpx.post(f"{base}/api/ask", json={"question": "What did Lavrov say about Raqqa?", "compare_outlets": True}, timeout=60).json()
@@ -359,7 +359,8 @@ def test_articles_api(stack):
 
 
 def test_openai_usage_and_generation_parameters(stack):
-    """Token counts come from the model backend; temperature/max_tokens reach it; stop is refused."""
+    """Token counts come from the model backend; temperature/max_tokens (or max_completion_tokens) reach it;
+    stop sequences end the answer text."""
     from rag.llms import _StreamingChat
 
     seen: list[dict] = []
@@ -387,8 +388,16 @@ def test_openai_usage_and_generation_parameters(stack):
             events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:") and "[DONE]" not in line]
         assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] == 168
         assert all("usage" not in e for e in events[:-1])
-        refused = httpx.post(f"{base}/v1/chat/completions", json={**question, "stop": ["\n"]})
-        assert refused.status_code == 422 and "stop" in refused.json()["error"]["message"]
+        newer = httpx.post(f"{base}/v1/chat/completions", json={**question, "max_completion_tokens": 150}, timeout=60)
+        assert newer.status_code == 200 and seen[-1]["max_tokens"] == 150
+        full = plain["choices"][0]["message"]["content"]
+        stop = full.split()[2]  # a word inside the answer: the text ends right before it
+        cut = httpx.post(f"{base}/v1/chat/completions", json={**question, "stop": [stop]}, timeout=60).json()
+        assert cut["choices"][0]["message"]["content"] == full[: full.index(stop)]
+        with httpx.stream("POST", f"{base}/v1/chat/completions", timeout=60,
+                          json={**question, "stream": True, "stop": stop, "evidence": False}) as r:
+            events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:") and "[DONE]" not in line]
+        assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"]) == full[: full.index(stop)]
         hot = httpx.post(f"{base}/v1/chat/completions", json={**question, "temperature": 5})
         assert hot.status_code == 422 and "temperature" in hot.json()["error"]["message"]
         many = httpx.post(f"{base}/v1/chat/completions", json={**question, "n": 2})
