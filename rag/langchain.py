@@ -11,13 +11,15 @@ URL, so a chain's own model can cite it.
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, PrivateAttr
 
 from rag.answer import history_pairs
@@ -25,6 +27,11 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.retrieval import Retriever
 from rag.store import Filters
+from rag.validation import check_question
+
+
+#: the fields a call may override
+PER_CALL = frozenset({"k", "outlet", "since", "until", "lang", "per_article"})
 
 
 class RagRetriever(BaseRetriever):
@@ -63,13 +70,19 @@ class RagRetriever(BaseRetriever):
             self._retriever = open_retriever(settings)
         return self._retriever
 
-    def _filters(self) -> Filters:
-        return Filters.parse(self.outlet, self.since, self.until, self.lang)
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs: Any) -> list[Document]:
+        """`kwargs` override the fields for this call (`invoke(q, k=1, outlet="SANA")`), as LangChain's
+        retrievers do; an unknown one is an error, never ignored."""
+        unknown = set(kwargs) - PER_CALL
+        if unknown:
+            raise RagError(f"unknown search option(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(PER_CALL))}")
+        options = {name: kwargs.get(name, getattr(self, name)) for name in PER_CALL}
         retriever = self._open()
+        check_question(self._settings or Settings(), query, options["k"], "query")
+        filters = Filters.parse(options["outlet"], options["since"], options["until"], options["lang"])
         retriever.refresh()
-        result = retriever.search(query, k=self.k, filters=self._filters(), per_article=self.per_article)
+        result = retriever.search(query, k=options["k"], filters=filters, per_article=options["per_article"])
         documents = []
         for hit in result.hits:
             c = hit.chunk
@@ -85,6 +98,12 @@ class RagRetriever(BaseRetriever):
                 metadata["aliases"] = {a.name: a.surface for a in result.expansion.aliases}
             documents.append(Document(page_content=c.text, metadata=metadata, id=c.chunk_id))
         return documents
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       **kwargs: Any) -> list[Document]:
+        """The same search in an executor thread (it is blocking), with the same per-call options."""
+        return await run_in_executor(None, self._get_relevant_documents, query,
+                                     run_manager=run_manager.get_sync(), **kwargs)
 
 
 def _question_and_history(value: Any) -> tuple[str, list[tuple[str, str]]]:
@@ -107,24 +126,46 @@ def _question_and_history(value: Any) -> tuple[str, list[tuple[str, str]]]:
 
 
 class AnswerRunnable(Runnable[Any, dict[str, Any]]):
-    """`AnswerEngine` as a LangChain `Runnable`: the answer dict out; `stream` yields the engine's events."""
+    """`AnswerEngine` as a LangChain `Runnable`: a question (or chat messages) in, the answer dict out.
+
+    `invoke`/`ainvoke` return the answer; `stream`/`astream` yield the same typed events (`sources`, `token`…,
+    `answer`). Every call runs under LangChain's callbacks (a chain run with its input and output), so tracing
+    sees it.
+    """
+
+    name = "rag-answer"
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self._call_with_config(self._answer, input, config, run_type="chain")
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        yield from self._transform_stream_with_config(iter([input]), self._events, config, run_type="chain")
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        """The events of `stream`, each fetched in an executor thread (the model is blocking)."""
+        events = self.stream(input, config, **kwargs)
+        done = object()
+        try:
+            while (event := await run_in_executor(config, next, events, done)) is not done:
+                yield event
+        finally:
+            events.close()
+
+    def _answer(self, input: Any) -> dict[str, Any]:
         question, history = _question_and_history(input)
         return self.engine.ask(question, history).to_dict()
 
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        from dataclasses import asdict
-
-        question, history = _question_and_history(input)
-        for event in self.engine.stream(question, history):
-            if event.kind == "sources":
-                yield {"type": "sources", "sources": [asdict(s) for s in event.sources],
-                       "quote": asdict(event.quote) if event.quote else None}
-            elif event.kind == "token":
-                yield {"type": "token", "text": event.text}
-            elif event.answer is not None:
-                yield {"type": "answer", **event.answer.to_dict(), "replaced": event.replaced}
+    def _events(self, inputs: Iterator[Any]) -> Iterator[dict[str, Any]]:
+        for value in inputs:
+            question, history = _question_and_history(value)
+            for event in self.engine.stream(question, history):
+                if event.kind == "sources":
+                    yield {"type": "sources", "sources": [asdict(s) for s in event.sources],
+                           "quote": asdict(event.quote) if event.quote else None}
+                elif event.kind == "token":
+                    yield {"type": "token", "text": event.text}
+                elif event.answer is not None:
+                    yield {"type": "answer", **event.answer.to_dict(), "replaced": event.replaced}

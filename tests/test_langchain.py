@@ -50,3 +50,44 @@ def test_answer_engine_as_a_runnable(retriever):
     assert kinds[0] == "sources" and kinds[-1] == "answer"
     with pytest.raises(RagError, match="last message"):
         runnable.invoke([{"role": "assistant", "content": "hi"}])
+
+
+def test_per_call_options_override_the_fields(retriever):
+    rag = RagRetriever.from_retriever(retriever, k=3)
+    assert len(rag.invoke("الرقة النفط جنيف", k=1)) == 1
+    assert {d.metadata["article_id"] for d in rag.invoke("الرقة النفط جنيف", outlet="SANA")} == {"a"}
+    assert len(asyncio.run(rag.ainvoke("الرقة النفط جنيف", k=2))) == 2
+    with pytest.raises(RagError, match="unknown search option"):
+        rag.invoke("x", depth=3)
+    with pytest.raises(RagError, match="k must be"):
+        rag.invoke("x", k=0)
+
+
+def test_the_runnable_streams_events_async_too_and_reports_to_callbacks(retriever):
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from rag.answer import AnswerEngine
+    from rag.config import Settings
+
+    class Recorder(BaseCallbackHandler):
+        def __init__(self):
+            self.started, self.ended = [], []
+
+        def on_chain_start(self, serialized, inputs, **kwargs):
+            self.started.append(inputs)
+
+        def on_chain_end(self, outputs, **kwargs):
+            self.ended.append(outputs)
+
+    runnable = AnswerEngine(retriever, None, Settings(k=3)).as_runnable()
+    recorder = Recorder()
+    answer = runnable.invoke("معركة الرقة لافروف", config={"callbacks": [recorder]})
+    assert recorder.started and recorder.ended and recorder.ended[-1]["answer"] == answer["answer"]
+
+    async def collect():
+        return [event async for event in runnable.astream("معركة الرقة لافروف", config={"callbacks": [recorder]})]
+
+    events = asyncio.run(collect())
+    kinds = [event["type"] for event in events]
+    assert kinds[0] == "sources" and kinds[-1] == "answer" and len(kinds) >= 2
+    assert events[-1]["answer"] == answer["answer"] and len(recorder.started) == 2
