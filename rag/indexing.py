@@ -696,6 +696,9 @@ class _Writing:
         try:
             if exc is not None and is_disk_full(exc):
                 self.writer._sweep()  # the half-written segment goes; the live generation was never touched
+                # and the vectors computed for it (uncommitted only): a retry embeds again rather than start full
+                for leftover in self.writer.index_dir.glob("embeddings.sqlite*"):
+                    leftover.unlink(missing_ok=True)
                 raise IndexWriteError(disk_full_message(self.writer.index_dir)) from None
         finally:
             self.lock.release()

@@ -93,10 +93,15 @@ def test_optimize_after_a_killed_write_clears_the_leftovers(tmp_path, embedder, 
     store.close()
 
 
+def index_files(index):
+    """What the live index is made of (the embedding cache holds only uncommitted vectors)."""
+    return sorted(p.name for p in index.iterdir() if not p.name.startswith("embeddings.sqlite"))
+
+
 def test_a_full_disk_is_one_line_and_leaves_no_partial_segment(tmp_path, embedder, news_corpus, monkeypatch):
     writer = IndexWriter(tmp_path / "index", embedder, 200, 40)
     writer.update(news_corpus)
-    before = sorted(p.name for p in (tmp_path / "index").iterdir())
+    before = index_files(tmp_path / "index")
     write_article(news_corpus, "d.md", "عنوان", GOOD + " جديد", outlet="SANA", date="2016-04-01")
     import rag.indexing
 
@@ -112,7 +117,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_segment(tmp_path, embedde
         writer.update(news_corpus)
     message = str(caught.value)
     assert "\n" not in message and "full" in message and "MB free" in message
-    after = sorted(p.name for p in (tmp_path / "index").iterdir())
+    after = index_files(tmp_path / "index")
     assert after == before  # the partial segment was removed, the live generation untouched
     monkeypatch.setattr(rag.indexing, "write_segment", real)
     assert writer.update(news_corpus).added == 1
@@ -127,3 +132,37 @@ def test_a_full_disk_as_an_os_error_too(tmp_path, embedder, news_corpus, monkeyp
     monkeypatch.setattr(rag.indexing, "write_segment", full)
     with pytest.raises(IndexWriteError):
         IndexWriter(tmp_path / "index", embedder, 200, 40).update(news_corpus)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs (needs root and a mount namespace that allows it; skipped elsewhere: the patched tests above
+    cover the same path)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root, or not allowed)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_really_full_disk(small_disk, embedder, news_corpus):
+    writer = IndexWriter(small_disk / "index", embedder, 200, 40)
+    writer.update(news_corpus)
+    before = index_files(small_disk / "index")
+    words = " ".join(f"كلمة{i} في الخبر" for i in range(40_000))  # ~900 KB of text: more than the disk has left
+    write_article(news_corpus, "big.md", "خبر طويل", words, outlet="SANA", date="2016-04-01")
+    with pytest.raises(IndexWriteError) as caught:
+        writer.update(news_corpus)
+    assert "\n" not in str(caught.value) and "full" in str(caught.value)
+    assert index_files(small_disk / "index") == before
+    assert not (small_disk / "index" / "embeddings.sqlite").exists()  # the uncommitted vectors gave their room back
+    store = IndexStore.open(small_disk / "index")
+    assert store.manifest.articles == 3  # nothing indexed was lost
+    store.close()
+    (news_corpus / "big.md").unlink()
+    write_article(news_corpus, "d.md", "عنوان", GOOD + " جديد", outlet="SANA", date="2016-04-01")
+    assert writer.update(news_corpus).added == 1  # and the next update works
