@@ -32,13 +32,13 @@ from rag.registry import READERS
 
 # Bumped whenever reading or cleaning changes what an article's text becomes: an update then
 # re-reads every file instead of skipping unchanged ones (rag.indexing.UpdatePlanner).
-READER_VERSION = 3
+READER_VERSION = 4
 TEXT_SUFFIXES = {".txt", ".md"}
 RECORD_SUFFIXES = {".jsonl", ".json"}
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 MAX_RECORD_FILE_BYTES = 2 * 1024 * 1024 * 1024
 #: Below this share of letters among the visible characters a text is junk (binary read as cp1256, base64, …).
-#: News text is ~80% letters (the dev corpus: lowest article .62); a table of figures still has words.
+#: Measured: dev-multisource (5,745 articles) lowest .79, jawharafm-10k none under .5, the samples ≥ .97.
 MIN_LETTER_SHARE = 0.4
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
