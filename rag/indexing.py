@@ -440,7 +440,6 @@ class IndexWriter:
 
     def _update(self, planner: UpdatePlanner, rebuild: bool, progress: Progress | None, embed_missing) -> UpdateReport:
         live = self._open_live(rebuild)
-        self._sweep()
         catalog = Catalog(self.index_dir / "catalog.sqlite")
         compare = None if rebuild else live
         report = UpdateReport()
