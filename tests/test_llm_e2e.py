@@ -86,6 +86,6 @@ def test_server_with_the_real_model(real_settings):
 
     from rag.server import create_app
 
-    client = TestClient(create_app(real_settings))
+    client = TestClient(create_app(real_settings), base_url="http://127.0.0.1")
     data = client.post("/api/ask", json={"question": "What did Lavrov say about Raqqa?"}).json()
     assert not data["abstained"] and any(c["outlet"] == "SANA" for c in data["citations"])
