@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from rag.errors import CorpusError
-from rag.language import detect_language, script_counts
+from rag.language import detect_language, has_lone_surrogate, script_counts
 from rag.dates import date_in_text
 from rag.outlets import UNKNOWN, OutletDetector
 from rag.registry import READERS
@@ -40,7 +40,6 @@ MAX_RECORD_FILE_BYTES = 2 * 1024 * 1024 * 1024
 #: Below this share of letters among the visible characters a text is junk (binary read as cp1256, base64, …).
 #: Measured: dev-multisource (5,745 articles) lowest .79, jawharafm-10k none under .5, the samples ≥ .97.
 MIN_LETTER_SHARE = 0.4
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def letter_share(text: str) -> float:
@@ -203,7 +202,7 @@ def build_article(
     if not isinstance(text, str) or not text.strip():
         raise CorpusError(where, "article has no text (field 'text' is missing or empty); add the body or remove it")
     for name, value in record.items():
-        if isinstance(value, str) and _SURROGATE.search(value):
+        if isinstance(value, str) and has_lone_surrogate(value):
             raise CorpusError(where, f"field {name!r} holds a lone UTF-16 surrogate (e.g. \\ud800), not text; fix the encoder that wrote it")
     if len(text.encode("utf-8")) > MAX_ARTICLE_BYTES:
         raise CorpusError(where, f"article is over {MAX_ARTICLE_BYTES // 2**20} MB; split it into separate articles")

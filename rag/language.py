@@ -65,6 +65,14 @@ ENGLISH_STOPWORDS = frozenset(
 )
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """A UTF-16 surrogate on its own (JSON allows "\\ud800"): not a character, and not encodable as UTF-8."""
+    return _LONE_SURROGATE.search(text) is not None
+
+
 def strip_marks(text: str) -> str:
     """Text without Arabic diacritics and tatweel (letters and spelling untouched)."""
     return ARABIC_DIACRITICS.sub("", text).replace(TATWEEL, "")

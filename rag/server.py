@@ -37,6 +37,7 @@ from rag.claims import Claim
 from rag.config import Settings
 from rag import validation
 from rag.errors import FilterError, InputError, RagError
+from rag.language import has_lone_surrogate
 from rag.http_guard import HostGuard, allowed_hosts, bearer_ok, check_bind, error_body, openai_error
 from rag.store import Filters
 
@@ -64,7 +65,7 @@ def _printable(value: Any) -> Any:
 
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return any("\ud800" <= ch <= "\udfff" for ch in value)
+        return has_lone_surrogate(value)
     if isinstance(value, dict):
         return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
     if isinstance(value, list):
@@ -606,7 +607,8 @@ def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Conf
                                        headers=SSE_HEADERS)
         return {**reply.message(answer, _with_sources(answer)), "outlets": [o.to_dict() for o in answer.outlets]}
     if not body.stream:
-        return reply.message(*_answered(engine.ask(question, history, body.k, chosen, generation)))
+        answer = engine.ask(question, history, body.k, chosen, generation)
+        return reply.message(answer, _with_sources(answer))
 
     def events(stop: threading.Event) -> Iterator[str]:
         yield reply.chunk({"role": "assistant", "content": ""})
@@ -630,10 +632,6 @@ def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Conf
         yield _sse(None, "[DONE]")
 
     return EventSourceResponse(pump(events, failed), headers=SSE_HEADERS)
-
-
-def _answered(answer: Answer) -> tuple[Answer, str]:
-    return answer, _with_sources(answer)
 
 
 def _stream_error_message(exc: BaseException) -> str:
