@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.embeddings import Embedder
+from rag.facts import cut_reason, unfaithful
 from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
 
 NOT_FOUND = "NOT_FOUND"
@@ -52,6 +53,8 @@ class DraftClaim:
 
     text: str
     sources: list[int]
+    #: the claim was seen to end (a line its newline closed); otherwise it must end a sentence
+    ended: bool = False
 
 
 @dataclass
@@ -91,7 +94,10 @@ def claims_schema(passages: int) -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "properties": {
-                        "text": {"type": "string"},
+                        # a claim ends a sentence and holds no straight quote: a small model that opens
+                        # a quotation with `"` would otherwise end the string there, cutting the claim
+                        # inside the quoted words (it writes « » or “ ” instead)
+                        "text": {"type": "string", "pattern": CLAIM_PATTERN},
                         "sources": {"type": "array", "items": {"type": "integer", "enum": list(range(1, passages + 1))},
                                     "minItems": 1, "maxItems": 3},
                     },
@@ -103,6 +109,9 @@ def claims_schema(passages: int) -> dict[str, Any]:
         "required": ["found", "claims"],
         "additionalProperties": False,
     }
+
+
+CLAIM_PATTERN = '^[^"\\\\]+[.!?؟][»”)]?$'
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -181,7 +190,8 @@ class ClaimReader:
         complete = lines if final else lines[:-1]
         self._seen += sum(len(line) + 1 for line in complete)
         claims = []
-        for line in complete:
+        closed = len(complete) if not final or rest.endswith("\n") else len(complete) - 1
+        for number, line in enumerate(complete):
             line = line.strip().lstrip("-•*").strip()
             if not line:
                 continue
@@ -189,7 +199,7 @@ class ClaimReader:
                 self.found = False
                 continue
             self.found = True if self.found is None else self.found
-            claims.append(DraftClaim(strip_markers(line), cited_numbers(line)))
+            claims.append(DraftClaim(strip_markers(line), cited_numbers(line), ended=number < closed))
         return claims
 
 
@@ -333,11 +343,18 @@ class CitationChecker:
             return Claim(text, [], 0.0, False, draft.sources, "empty"), {}
         if not draft.sources:
             return Claim(text, [], 0.0, False, draft.sources, "uncited"), {}
+        if cut_reason(text, draft.ended):
+            return Claim(text, [], 0.0, False, draft.sources, "cut"), {}
         asked = {light_stem(w) for w in lexical_tokens(question)}
         if question and detect_language(question) == detect_language(text) and \
                 all(light_stem(w) in asked for w in lexical_tokens(text)):
             return Claim(text, [], 0.0, False, draft.sources, "restates-question"), {}
         supports = self.support(text, evidence, question)
+        unfaithful_to = {n: self.unfaithful(text, evidence.passages[n - 1], supports[n - 1].sentence, question, draft.ended)
+                         for n in range(1, len(evidence) + 1) if supports[n - 1].supported}
+        for n, reason in unfaithful_to.items():
+            if reason:
+                supports[n - 1].supported = False
         kept = [n for n in valid if supports[n - 1].supported]
         note = None if len(kept) == len(draft.sources) else ("invalid-citation" if kept and not set(draft.sources) <= set(valid) else None)
         if not kept:
@@ -347,11 +364,21 @@ class CitationChecker:
                 kept, note = [best + 1], "reattributed"
             else:
                 score = max((supports[n - 1].score for n in valid), default=0.0)
-                return Claim(text, [], score, False, draft.sources, "unsupported"), {}
+                reason = next((unfaithful_to[n] for n in valid if unfaithful_to.get(n)), None)
+                return Claim(text, [], score, False, draft.sources, reason or "unsupported"), {}
         elif note is None and len(kept) < len(valid):
             note = "unsupported-citation-removed"
         score = max(supports[n - 1].score for n in kept)
         return Claim(text, kept, score, True, draft.sources, note), {n: supports[n - 1].sentence for n in kept}
+
+
+    def unfaithful(self, claim: str, passage: Passage, sentence: str, question: str, ended: bool = False) -> str | None:
+        """Why the claim does not state what `sentence` says: cut, numbers, months, names or polarity
+        changed (rag.facts; names and numbers may come from its neighbours); None when it keeps them."""
+        i = passage.sentences.index(sentence) if sentence in passage.sentences else 0
+        around = " ".join(passage.sentences[max(0, i - 1) : i + 2])
+        aliases = self.aliases if detect_language(claim) != "ar" else None
+        return unfaithful(claim, sentence, question, aliases, context=around, ended=ended)
 
 
 def _best_sentence(passage: Passage, words: set[str], similarities: np.ndarray) -> str:

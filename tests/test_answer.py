@@ -19,7 +19,8 @@ from conftest import SAMPLE_CORPUS
 pytestmark = pytest.mark.slow
 RAQQA_AR = "ماذا قال لافروف عن الرقة؟"
 RAQQA_EN = "What did Lavrov say about Raqqa?"
-SANA_CLAIM_AR = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل"
+SANA_CLAIM_AR = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل."
+SANA_MARKED = SANA_CLAIM_AR.removesuffix(".") + " [{n}]."
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_supported_claim_is_kept_with_its_citation(sample_store):
     assert answer.mode == "generated" and not answer.abstained
     assert [c.n for c in answer.citations] == [n] and answer.citations[0].outlet == "SANA"
     assert "الرقة" in answer.citations[0].quote and answer.citations[0].translation is None  # same language
-    assert answer.answer == f"{SANA_CLAIM_AR} [{n}]."
+    assert answer.answer == SANA_MARKED.format(n=n)
     data = answer.to_dict()
     assert data["claims"] == [{"text": SANA_CLAIM_AR, "citations": [n], "support": data["claims"][0]["support"],
                                "kept": True, "cited": [n]}]
@@ -83,7 +84,7 @@ def test_wrong_citation_is_reattributed_and_unsupported_claims_dropped(sample_st
 
 def test_an_uncited_line_never_reaches_the_user(sample_store):
     n = number_of(sample_store, RAQQA_AR, "SANA")
-    text = f"{SANA_CLAIM_AR} [{n}]\nوأضاف أن الطقس جميل في باريس اليوم\n"
+    text = f"{SANA_CLAIM_AR.removesuffix('.')} [{n}]\nوأضاف أن الطقس جميل في باريس اليوم\n"
     answer = engine(sample_store, [text], claims_format="lines").ask(RAQQA_AR)
     assert answer.mode == "generated" and "باريس" not in answer.answer
     assert [c.note for c in answer.claims] == [None, "uncited"]
@@ -129,7 +130,7 @@ def test_evidence_first_then_checked_claims(sample_store):
     assert events[0].kind == "sources" and events[0].sources and events[0].quote is not None
     assert events[0].quote.outlet == "SANA" and "الرقة" in events[0].quote.quote
     tokens = "".join(e.text for e in events if e.kind == "token")
-    assert tokens.strip() == f"{SANA_CLAIM_AR} [{n}]." and "Made up" not in tokens
+    assert tokens.strip() == SANA_MARKED.format(n=n) and "Made up" not in tokens
     assert events[-1].kind == "answer" and not events[-1].replaced
     assert events[-1].answer.timings["sources_s"] <= events[-1].answer.timings["first_token_s"]
 

@@ -83,24 +83,24 @@ def checker():
 
 def test_supported_claim_is_kept_with_its_quote():
     evidence = Evidence(PASSAGES, HashEmbedder())
-    claim, quotes = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف", [2]), evidence)
+    claim, quotes = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف.", [2]), evidence)
     assert claim.kept and claim.citations == [2] and claim.note is None
     assert "الرقة" in quotes[2]
 
 
 def test_wrong_citation_is_reattributed():
     evidence = Evidence(PASSAGES, HashEmbedder())
-    claim, quotes = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف", [1]), evidence)
+    claim, quotes = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف.", [1]), evidence)
     assert claim.kept and claim.citations == [2] and claim.note == "reattributed" and claim.cited == [1]
 
 
 def test_unsupported_and_uncited_claims_are_dropped():
     evidence = Evidence(PASSAGES, HashEmbedder())
-    claim, _ = checker().check(DraftClaim("The moon is made of green cheese", [2]), evidence)
+    claim, _ = checker().check(DraftClaim("The moon is made of green cheese.", [2]), evidence)
     assert not claim.kept and claim.note == "unsupported" and claim.citations == []
-    claim, _ = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف", []), evidence)
+    claim, _ = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف.", []), evidence)
     assert not claim.kept and claim.note == "uncited"
-    claim, _ = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف", [9]), evidence)
+    claim, _ = checker().check(DraftClaim("قال لافروف إن مدينة الرقة هدف للتحالف.", [9]), evidence)
     assert claim.kept and claim.citations == [2]  # an invalid number is re-attributed, never kept
 
 

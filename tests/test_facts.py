@@ -1,0 +1,140 @@
+"""What a claim must keep from its sentence (rag.facts): whole words, numbers, months, names, polarity."""
+
+import json
+
+import pytest
+
+from rag.claims import CLAIM_PATTERN, ClaimReader, claims_schema
+from rag.facts import cut_reason, figures, missing_numbers, months, negated, unfaithful, unwritten_names
+
+
+@pytest.mark.parametrize("claim", [
+    "المدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها في ذلك شأن مدينة ال",  # the issue's cut
+    "Lavrov responded by stating that it represents a",
+    'Lavrov said "the division of Syria',
+    "Lavrov said “the division of Syria is a mistake.",
+    "قال لافروف «إن تقسيم سوريا خطأ.",
+    "He called it (a mistake.",
+])
+def test_a_cut_claim_is_never_whole(claim):
+    assert cut_reason(claim) is not None
+
+
+@pytest.mark.parametrize("claim", [
+    "قال لافروف إن الرقة هدف للتحالف شأنها شأن الموصل.",
+    'Lavrov said "dividing Syria is a mistake".',
+    "Lavrov said “dividing Syria is a mistake.”",
+    "قال لافروف «إن تقسيم سوريا خطأ».",
+    "قال لافروف: «إن تقسيم سوريا خطأ.»",
+    "Did he say so?",
+])
+def test_a_whole_claim_with_quotes_of_every_kind_passes(claim):
+    assert cut_reason(claim) is None
+
+
+def test_a_line_closed_by_its_newline_needs_no_full_stop():
+    assert cut_reason("Lavrov spoke in Moscow", ended=True) is None
+    assert cut_reason("قال لافروف إن مدينة ال", ended=True) == "cut inside a word"
+
+
+def test_the_schema_grammar_keeps_straight_quotes_out_and_a_sentence_end_in():
+    import re
+
+    text = claims_schema(2)["properties"]["claims"]["items"]["properties"]["text"]
+    assert text["pattern"] == CLAIM_PATTERN
+    pattern = re.compile(CLAIM_PATTERN)
+    assert pattern.match("قال لافروف «إن تقسيم سوريا خطأ».")
+    assert pattern.match("Lavrov said “it is a mistake.”")
+    assert not pattern.match('Lavrov said "it')  # the quote that closed the string early
+    assert not pattern.match("شأن مدينة ال")
+
+
+def test_the_schema_compiles_to_a_llama_grammar():
+    grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    gbnf = grammar.json_schema_to_gbnf(json.dumps(claims_schema(3)))
+    assert "[.!?؟]" in gbnf
+    grammar.LlamaGrammar.from_string(gbnf, verbose=False)
+
+
+@pytest.mark.parametrize("escaped", ['He said \\"no\\".', "He said «no».", "He said “no”."])
+def test_the_reader_keeps_a_quotation_inside_a_claim(escaped):
+    reader = ClaimReader()
+    doc = '{"found": true, "claims": [{"text": "%s", "sources": [1]}]}' % escaped
+    claims = [c for piece in doc for c in reader.feed(piece)] + reader.finish()
+    assert len(claims) == 1 and claims[0].text.endswith(".") and "no" in claims[0].text
+
+
+@pytest.mark.parametrize("text, value", [
+    ("قتل 40 شخصا", 40), ("قتل أربعون شخصا", 40), ("forty people", 40), ("four people", 4),
+    ("أربعة قتلى", 4), ("29 ألفا و358 ضربة", 29358), ("29,358 strikes", 29358), ("3,200 troops", 3200),
+    ("1.15 billion dinars", 1_150_000_000), ("مليار و150 مليون دينار", 1_150_000_000),
+    ("10,8 مليار دولار", 10_800_000_000), ("$10.8 billion", 10_800_000_000), ("ثلاثة وعشرون قتيلا", 23),
+    ("forty-five", 45), ("two hundred and fifty", 250), ("10 آلاف", 10_000), ("١٤٨ موظفا", 148),
+])
+def test_numbers_in_digits_and_words(text, value):
+    assert value in figures(text).values
+
+
+def test_years_are_not_joined_and_one_or_two_in_words_are_not_counts():
+    assert figures("in 2014 and 2018").values == {2014, 2018}
+    assert figures("the two ministers met one day").values == set()
+    assert figures("عشرات القتلى").vague == figures("dozens were killed").vague == {"tens"}
+
+
+def test_a_count_in_words_must_be_the_sentences():
+    assert missing_numbers("Four people were killed.", "قتل 40 شخصا في الهجوم") == [4]
+    assert missing_numbers("Forty people were killed.", "قتل 40 شخصا في الهجوم") == []
+    assert missing_numbers("The coalition carried out 29,358 strikes.", "شن التحالف 29 ألفا و358 ضربة") == []
+    assert missing_numbers("Dozens were killed.", "قتل عشرات المدنيين") == []
+    assert missing_numbers("Dozens were killed.", "قتل مدنيون") == [-1.0]
+    assert missing_numbers("In 2018 there were 5.", "there were 5", allowed=[2018]) == []
+
+
+def test_months_in_english_and_the_arabic_families():
+    assert months("proposed in July 2016") == {7}
+    assert months("اقترح في تموز 2016") == {7} == months("اقترح في يوليو/تموز")
+    assert months("he may go") == set() and months("on 4 May 2018") == {5}
+
+
+@pytest.mark.parametrize("text", ["لم يناقش الاجتماع إرسال قوات", "لن ترسل السعودية قوات", "نفى الوزير ذلك",
+                                  "رفض لافروف الاقتراح", "The meeting did not discuss it.", "He denied it.",
+                                  "Saudi Arabia will never send troops.", "He wasn't there."])
+def test_negations_are_read(text):
+    assert negated(text)
+
+
+@pytest.mark.parametrize("text", ["قال لافروف إن الرقة هدف", "لا سيما في سوريا", "لا يزال القتال مستمرا",
+                                  "Lavrov said Saudi Arabia should send ground troops."])
+def test_no_negation_is_read_where_there_is_none(text):
+    assert not negated(text)
+
+
+def test_a_dropped_or_added_negation_is_unfaithful():
+    sentence = "وقال لافروف إن الاجتماع لم يناقش إرسال قوات برية سعودية إلى سوريا"
+    assert unfaithful("Lavrov said Saudi Arabia should send ground troops to Syria.", sentence) == "negation"
+    assert unfaithful("Lavrov said the meeting did not discuss sending Saudi ground troops.", sentence) is None
+    assert unfaithful("قال لافروف إن الاجتماع ناقش إرسال قوات.", "قال لافروف إن الاجتماع ناقش إرسال قوات") is None
+
+
+def test_a_changed_month_or_number_is_unfaithful():
+    sentence = "اقترح كيري في يوليو 2016 تقسيم المهام بين 40 خبيرا"
+    assert unfaithful("Kerry proposed it in March 2017.", sentence) in ("numbers", "months")
+    assert unfaithful("Kerry proposed it in July 2016.", sentence) is None
+    assert unfaithful("Kerry named four experts.", sentence) == "numbers"
+    # the question's own numbers and months may be restated
+    assert unfaithful("In 2018, Kerry named 40 experts.", sentence, question="What did Kerry say in 2018?") is None
+
+
+def aliases(name):
+    known = {"Neymar": ["نيمار"], "Ryabkov": ["ريابكوف"], "Lavrov": ["لافروف"]}
+    return known.get(name, [])
+
+
+def test_every_known_name_of_an_english_claim_must_be_written_in_the_sentence():
+    sentence = "وقال نائب وزير الخارجية الروسي سيرغي ريابكوف إن موسكو سترد"
+    assert unwritten_names("Neymar said Moscow would respond.", sentence, aliases) == ["Neymar"]
+    assert unwritten_names("Ryabkov said Moscow would respond.", sentence, aliases) == []
+    # an unknown word is not judged; a name written alike in Arabic letters passes by its skeleton
+    assert unwritten_names("Moscow would respond, Sergei said.", sentence, aliases) == []
+    assert unwritten_names("Lavrov spoke.", "قال لافروف", lambda name: ["لافروف"]) == []
+    assert unfaithful("Neymar said Moscow would respond.", sentence, aliases=aliases) == "names"
