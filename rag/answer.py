@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +27,9 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 
+from rag.answerability import AnswerabilityModel, load_model
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
+from rag.grounded import as_claim, render, score_sentences, select
 from rag.config import Settings
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
@@ -78,6 +80,16 @@ MESSAGES = {
         "fr": "Les sources indiquent (dans leur langue; aucun modèle n'est configuré pour les traduire) :",
     },
     "translation": {"en": "machine translation", "ar": "ترجمة آلية", "fr": "traduction automatique"},
+    "rendered": {
+        "en": "What the articles say (machine translation of the cited sentences):",
+        "ar": "ما تقوله المقالات (ترجمة آلية للجمل المقتبسة):",
+        "fr": "Ce que disent les articles (traduction automatique des phrases citées) :",
+    },
+    "unrendered": {
+        "en": "The sources say (quoted in their own language: the machine translation changed a name, number, date or negation, so it is not shown):",
+        "ar": "ورد في المصادر (بلغتها الأصلية: غيّرت الترجمة الآلية اسما أو رقما أو تاريخا أو نفيا فلم تُعرض):",
+        "fr": "Les sources indiquent (dans leur langue : la traduction automatique changeait un nom, un nombre, une date ou une négation) :",
+    },
     "compare": {
         "en": "How {n} outlets reported it (each in its own words, earliest first):",
         "ar": "كيف نقلت {n} وسائل إعلام الخبر (كل منها بكلماتها، الأقدم أولا):",
@@ -405,7 +417,8 @@ class AnswerEngine:
     """Question → cited `Answer`, with any LangChain chat model (or none: quotes only)."""
 
     def __init__(self, retriever: Retriever, llm: BaseChatModel | None, settings: Settings,
-                 curated_aliases: dict[str, list[str]] | None = None) -> None:
+                 curated_aliases: dict[str, list[str]] | None = None,
+                 answerability: AnswerabilityModel | None = None) -> None:
         self.retriever = retriever
         self.llm = llm
         self.settings = settings
@@ -415,6 +428,7 @@ class AnswerEngine:
         self.key_term = KeyTerm(retriever)
         self.translator = QuoteTranslator(llm) if llm is not None else None
         self.curated = curated_aliases if curated_aliases is not None else _curated_pairs(retriever)
+        self.answerability = answerability or load_model()
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up ("and what about Mosul?") rewritten as a standalone question."""
@@ -498,6 +512,9 @@ class AnswerEngine:
             yield done(self._abstained(question, standalone, language, sources, timings))
             return
         key = self.key_term.find(standalone, hits, expansion)
+        if self.settings.answers == "quotes":
+            yield from self._from_sentences(question, standalone, language, result, key, timings, signals, done, started)
+            return
         chosen = self.chooser.choose(standalone, hits, key, expansion.lexical_terms)
         sources = [_source(n, h, w) for n, (h, w) in enumerate(zip(chosen.hits, chosen.windows), 1)]
         best_quote = _citation(chosen.best[0], chosen.hits[chosen.best[0] - 1], chosen.best[1]) if chosen.best else None
@@ -660,7 +677,62 @@ class AnswerEngine:
             citation.translation = self.translator.translate(quote, language, glossary)
         return citation
 
+    def score(self, question: str, result: SearchResult, key: set[str] | None) -> tuple[Evidence, Any]:
+        """Every sentence of the retrieved passages scored for answering the question (rag.grounded)."""
+        evidence = Evidence([(h.chunk.text, h.chunk.lang) for h in result.hits], self.retriever.embedder)
+        query = self.retriever.embedder.embed_queries([question])[0]
+        return evidence, score_sentences(question, result.hits, evidence, query, key, result.expansion.lexical_terms,
+                                         self.answerability)
+
     # -- steps -------------------------------------------------------------------------------
+
+    def _from_sentences(self, question: str, standalone: str, language: str, result: SearchResult,
+                        key: set[str] | None, timings: dict[str, float | None], signals: dict[str, Any],
+                        done: Callable[..., Event], started: float) -> Iterator[Event]:
+        """Quote-first (rag.grounded): the sentences that answer, each in the asker's language, or abstain."""
+        hits, expansion = result.hits, result.expansion
+        evidence, scored = self.score(standalone, result, key)
+        speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
+        groups = select(scored, hits, self.answerability, speaker_terms)
+        sources = [_source(n, h, _window(evidence.passages[n - 1].sentences, _best_index(scored, n - 1),
+                                          self.settings.passage_chars)) for n, h in enumerate(hits, 1)]
+        best = scored.best
+        quote = _citation(best.hit + 1, hits[best.hit], best.sentence) if best else None
+        timings["sources_s"] = round(time.perf_counter() - started, 3)
+        yield Event("sources", sources=sources, quote=quote)
+        signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
+                       answerability=round(best.probability, 4) if best else None,
+                       threshold=self.answerability.threshold)
+        if not groups:
+            yield done(self._abstained(question, standalone, language, sources, timings))
+            return
+        glossary = Glossary.for_question(expansion, self.curated)
+        claims: list[Claim] = []
+        quotes: dict[int, str] = {}
+        streamed = ""
+        for group in groups:
+            rendered = render(group[0].sentence, language, standalone, self.translator, glossary, self.checker.aliases)
+            if timings["first_token_s"] is None and rendered.machine:
+                timings["first_token_s"] = round(time.perf_counter() - started, 3)
+            cited = sorted({c.hit + 1 for c in group})
+            claim = as_claim(rendered, cited, group[0].probability)
+            claims.append(claim)
+            if claim.kept:
+                for c in group:
+                    quotes.setdefault(c.hit + 1, c.sentence)
+                if rendered.machine and not streamed:  # say first that these are renderings
+                    streamed = message("rendered", language) + "\n"
+                    yield Event("token", streamed)
+                streamed += claim.marked() + " "
+                yield Event("token", claim.marked() + " ")
+        if not streamed:  # no rendering kept its facts: the sentences themselves, labelled
+            picked = [(c.hit + 1, c.sentence) for group in groups for c in group[:1]]
+            header = "unrendered" if self.translator is not None else "untranslated"
+            yield done(self._quotes(question, standalone, language, hits, picked, sources, timings, glossary, claims, header))
+            return
+        citations = [self._cite_hit(n, hits[n - 1], quotes[n], language, glossary) for n in sorted(quotes)]
+        yield done(Answer(question, streamed.strip(), language, False, citations, sources, timings, "generated",
+                          standalone, claims))
 
     def _prompt(self, passages: int) -> tuple[Any, dict[str, Any]]:
         """The prompt and model options for the configured claims format (JSON schema or lines)."""
@@ -697,26 +769,42 @@ class AnswerEngine:
         picked = self.extractive.answer(standalone, chosen, key, expansion)
         if not picked:
             return self._abstained(question, standalone, language, sources, timings, claims)
+        return self._quotes(question, standalone, language, chosen.hits, picked, sources, timings, glossary, claims)
+
+    def _quotes(self, question: str, standalone: str, language: str, hits: Sequence[Hit], picked: list[tuple[int, str]],
+                sources: list[Source], timings: dict[str, float | None], glossary: Glossary,
+                claims: list[Claim] | None = None, header: str | None = None) -> Answer:
+        """Verbatim sentences `(passage n, sentence)` as the answer, each with its outlet and, in another
+        language than the question's, its labelled machine rendering."""
         citations: dict[int, Citation] = {}
         lines = []
         foreign = False
         for n, sentence in picked:
-            citation = self._cite(n, chosen, sentence, language, glossary)
+            citation = self._cite_hit(n, hits[n - 1], sentence, language, glossary)
             citations.setdefault(n, citation)
-            lines.append(f"{chosen.hits[n - 1].chunk.outlet}: “{sentence}” [{n}]")
+            lines.append(f"{hits[n - 1].chunk.outlet}: “{sentence}” [{n}]")
             if detect_language(sentence) != language and language != "und":
                 foreign = True
-                if citation.translation is not None:
+                if citation.translation is not None and header != "unrendered":
                     lines.append(f"    ({message('translation', language)}) {citation.translation.text}")
-        header = message("untranslated" if foreign and self.translator is None else "extractive", language)
-        return Answer(question, "\n".join([header, *lines]), language, False, [citations[n] for n in sorted(citations)],
-                      sources, timings, "extractive", standalone, claims or [])
+        if header == "unrendered":
+            for c in citations.values():
+                c.translation = None  # it changed a fact: not shown anywhere
+        header = header or ("untranslated" if foreign and self.translator is None else "extractive")
+        return Answer(question, "\n".join([message(header, language), *lines]), language, False,
+                      [citations[n] for n in sorted(citations)], sources, timings, "extractive", standalone, claims or [])
 
     @staticmethod
     def _abstained(question: str, standalone: str, language: str, sources: list[Source],
                    timings: dict[str, float | None], claims: list[Claim] | None = None) -> Answer:
         return Answer(question, message("abstain", language), language, True, [], sources, timings, "abstained",
                       standalone, claims or [])
+
+
+def _best_index(scored: Any, hit: int) -> int:
+    """Position of the best-scored sentence of passage `hit` (0 when none was scored)."""
+    mine = [c for c in scored.candidates if c.hit == hit]
+    return max(mine, key=lambda c: c.probability).index if mine else 0
 
 
 def _aliased(text: str, key: set[str], checker: CitationChecker) -> set[str]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.facts import cut_reason, unfaithful
-from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
+from rag.language import detect_language, lexical_tokens, light_stem, split_sentences, whole_quotes
 
 NOT_FOUND = "NOT_FOUND"
 MAX_CLAIMS = 4
@@ -78,7 +78,7 @@ class Claim:
         """The claim with its `[n]` markers, as the answer text shows it."""
         body = self.text.rstrip()
         end = body[-1] if body and body[-1] in ".!?؟。" else ""
-        body = body[:-1].rstrip() if end else body
+        body = body.rstrip(".!?؟。… ") if end else body
         return f"{body} {''.join(f'[{n}]' for n in self.citations)}{end or '.'}"
 
 
@@ -240,7 +240,7 @@ class Evidence:
     def __init__(self, texts: Sequence[tuple[str, str]], embedder: Embedder) -> None:
         self.passages = []
         for n, (text, lang) in enumerate(texts, 1):
-            tokenised = [(s, lexical_tokens(s)) for s in split_sentences(text)]
+            tokenised = [(s, lexical_tokens(s)) for s in whole_quotes(split_sentences(text))]
             kept = [(s, tokens) for s, tokens in tokenised if len(tokens) >= 2] or [(text, lexical_tokens(text))]
             sentences = [s for s, _ in kept]
             langs = [detect_language(s) for s in sentences]

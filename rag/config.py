@@ -58,6 +58,11 @@ class Settings:
     # How the model writes claims: "json" (schema-constrained: a grammar with llama.cpp,
     # response_format with OpenAI-compatible servers) or "lines" (`claim [n]`, one a line).
     claims_format: str = "json"
+    # Who writes the answer (rag.grounded): "quotes" — the sentences that answer, each rendered in
+    # the asker's language and checked (the default: a small model's free claims state wrong facts);
+    # "synthesis" — the model writes claims across passages (for a strong model behind
+    # llm = "openai"), checked by the same rag.facts rules.
+    answers: str = "quotes"
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     openai_model: str = "qwen2.5:1.5b"
     openai_api_key_env: str = "OPENAI_API_KEY"
@@ -149,4 +154,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     origins.update({k: "command-line option" for k, v in overrides.items() if v is not None})
     if values.get("claims_format", "json") not in ("json", "lines"):
         raise ConfigError(f"claims_format {values['claims_format']!r}: use json or lines (rag.toml or RAG_CLAIMS_FORMAT)")
+    if values.get("answers", "quotes") not in ("quotes", "synthesis"):
+        raise ConfigError(f"answers {values['answers']!r}: use quotes or synthesis (rag.toml or RAG_ANSWERS)")
     return Settings(**values, origins=origins)

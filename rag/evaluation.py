@@ -13,7 +13,7 @@ import os
 import re
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +465,9 @@ def evaluate_answers(
     llm = load_llm(settings)
     recorder = RecordedChat(llm, record) if record is not None and llm is not None else None
     model = recorder.model if recorder else llm
+    if questions is not None and is_newsqa(questions):
+        update_index(settings, progress=None)
+        return evaluate_newsqa(settings, questions, split, progress=progress, llm=model)
     if questions is not None:
         cases = load_question_file(questions, split)
         update_index(settings, progress=progress)
@@ -479,3 +482,163 @@ def evaluate_answers(
     rows += run_answer_cases(open_answer_engine(half_index, llm=model), unanswerable, progress)
     return {"dataset": "xquad", "query_lang": query_lang, "split": split, "llm": settings.llm,
             **summarize_answers(rows), "rows": rows}
+
+
+# -- newsqa-dev: answers over multi-outlet news ------------------------------------------------------
+
+
+@dataclass
+class NewsQuestion:
+    """One newsqa-dev question (`../shared/eval/newsqa-dev/README.md`)."""
+
+    id: str
+    lang: str
+    kind: str  # answerable | near_miss | compare
+    question: str
+    gold: list[str] = field(default_factory=list)
+    answer_en: str = ""
+    answer_terms: list[str] = field(default_factory=list)
+    gold_by_outlet: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def split(self) -> str:
+        """The set's fixed split: ids whose number divides by 3 are `test`."""
+        return "test" if int(self.id.rsplit("-", 1)[1]) % 3 == 0 else "tune"
+
+
+def load_newsqa(path: Path, split: str = "all") -> list[NewsQuestion]:
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            q = NewsQuestion(row["id"], row["lang"], row["kind"], row["q"], list(row.get("gold", [])),
+                             row.get("answer_en", ""), list(row.get("answer_ar_terms", [])),
+                             dict(row.get("gold_by_outlet", {})))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RagError(f"{path}:{number}: bad newsqa record ({exc}); each line needs id, lang, kind and q") from None
+        if split in ("all", q.split):
+            questions.append(q)
+    return questions
+
+
+def is_newsqa(path: Path) -> bool:
+    first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "{}")
+    try:
+        return "kind" in json.loads(first) and "q" in json.loads(first)
+    except ValueError:
+        return False
+
+
+def answer_terms(q: NewsQuestion) -> list[str]:
+    """The Arabic answer words the question does not already give (all of them when it gives every one)."""
+    from rag.language import normalize
+
+    asked = normalize(q.question)
+    new = [t for t in q.answer_terms if normalize(t) not in asked]
+    return new or q.answer_terms
+
+
+def holds_terms(text: str, terms: list[str]) -> bool:
+    """Any of `terms` in `text`, both folded (diacritics, hamza forms, digits, spaces)."""
+    from rag.dates import DIGITS
+    from rag.language import normalize
+
+    folded = " ".join(normalize(text.translate(DIGITS)).split())
+    return any(" ".join(normalize(t.translate(DIGITS)).split()) in folded for t in terms)
+
+
+def fact_in_text(q: NewsQuestion, text: str) -> bool:
+    """The asked fact is stated in the answer text: Arabic by its answer words; English by the reference
+    answer's numbers (digits or words), else half of its content words."""
+    from rag.facts import figures
+    from rag.language import lexical_tokens, light_stem
+
+    if q.lang == "ar":
+        return holds_terms(text, answer_terms(q))
+    reference = re.sub(r"\([^)]*\)", "", q.answer_en)
+    numbers = figures(reference).values
+    if numbers:
+        return numbers <= (figures(text).values | {float(n) for n in re.findall(r"\d+", text.replace(",", ""))})
+    asked = {light_stem(t) for t in lexical_tokens(q.question)}
+    wanted = {light_stem(t) for t in lexical_tokens(reference)} - asked
+    have = {light_stem(t) for t in lexical_tokens(text)}
+    return bool(wanted) and len(wanted & have) * 2 >= len(wanted)
+
+
+def judge_news(answer: Any, q: NewsQuestion, passages: dict[int, str]) -> dict[str, Any]:
+    """One row: what the answer did, judged as newsqa-dev's README suggests."""
+    from rag.language import detect_language
+
+    row: dict[str, Any] = {"id": q.id, "lang": q.lang, "kind": q.kind, "split": q.split, "question": q.question,
+                           "abstained": answer.abstained, "mode": answer.mode, "answer": answer.answer[:600],
+                           "cited": [c.article_id for c in answer.citations],
+                           "claims": [c.to_dict() for c in answer.claims], "signals": answer.signals,
+                           "first_token_s": answer.timings.get("first_token_s"), "total_s": answer.timings.get("total_s")}
+    if q.kind == "compare":
+        covered = {outlet for outlet, ids in q.gold_by_outlet.items() if set(ids) & set(row["cited"])}
+        row.update(outlets=len(q.gold_by_outlet), outlets_cited=len(covered), covered=len(covered) >= 3)
+        return row
+    gold_cited = [c for c in answer.citations if c.article_id in q.gold]
+    terms = answer_terms(q)
+    row["citations_ok"] = [c.article_id in q.gold or holds_terms(passages.get(c.n, c.quote), terms) for c in answer.citations]
+    if q.kind == "answerable":
+        claims_text = " ".join(c.text for c in answer.claims if c.kept) or answer.answer
+        row.update(
+            gold_cited=bool(gold_cited),
+            passage_holds=any(holds_terms(passages.get(c.n, c.quote), terms) for c in gold_cited),
+            fact_in_text=fact_in_text(q, answer.answer),
+            asker_language=detect_language(claims_text) == q.lang,
+        )
+        row["right"] = (not answer.abstained and row["gold_cited"] and row["passage_holds"] and row["fact_in_text"]
+                        and row["asker_language"])
+    return row
+
+
+def summarize_news(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every measure of the issue's table, per language and in all, with 95% intervals."""
+    out: dict[str, Any] = {}
+    for lang in ("en", "ar", "all"):
+        mine = [r for r in rows if lang == "all" or r["lang"] == lang]
+        answerable = [r for r in mine if r["kind"] == "answerable"]
+        near = [r for r in mine if r["kind"] == "near_miss"]
+        compare = [r for r in mine if r["kind"] == "compare"]
+        answered = [r for r in mine if r["kind"] != "compare" and not r["abstained"]]
+        out[lang] = {
+            "answerable_answered_right": rate([r["right"] for r in answerable]),
+            "near_misses_answered": rate([not r["abstained"] for r in near]),
+            "abstained_on_answerable": rate([r["abstained"] for r in answerable]),
+            "citation_precision": rate([ok for r in answered for ok in r.get("citations_ok", [])]),
+            "compare_cites_3_outlets": rate([r["covered"] for r in compare]),
+            "gold_cited_when_answered": rate([r["gold_cited"] for r in answerable if not r["abstained"]]),
+            "fact_in_text_when_answered": rate([r["fact_in_text"] for r in answerable if not r["abstained"]]),
+            "p50_first_token_s": _median([r["first_token_s"] for r in mine]),
+            "p50_total_s": _median([r["total_s"] for r in mine]),
+        }
+    return out
+
+
+def _median(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def evaluate_newsqa(settings: Settings, questions: Path, split: str = "test", kinds: tuple[str, ...] = (),
+                    progress: Callable[[int, int], None] | None = None, llm: Any = "settings") -> dict[str, Any]:
+    """newsqa-dev over the configured index (built from corpus/dev-multisource)."""
+    from rag.answer import open_answer_engine
+
+    cases = [q for q in load_newsqa(questions, split) if not kinds or q.kind in kinds]
+    engine = open_answer_engine(settings, llm=llm)
+    rows = []
+    for q in cases:
+        answer = engine.compare(q.question) if q.kind == "compare" else engine.ask(q.question)
+        windows = {s.n: s.quote for s in answer.sources}
+        for c in answer.citations:  # the cited passage: its window and the sentence quoted from it
+            windows[c.n] = f"{windows.get(c.n, '')} {c.quote}"
+        rows.append(judge_news(answer, q, windows))
+        if progress:
+            progress(1, len(cases))
+    return {"dataset": questions.name, "split": split, "llm": settings.llm, "answers": settings.answers,
+            "questions": len(rows), **summarize_news(rows), "rows": rows}

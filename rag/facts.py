@@ -212,7 +212,7 @@ def months(text: str) -> set[int]:
     for name, month in _MONTH_WORDS.items():
         pattern = rf"(?<!\w)(?:[وبل]?){re.escape(name)}(?!\w)"
         if name in _LATIN_MONTH_ONLY:
-            pattern = rf"(?<!\w){name}\s+\d|\d\s+{name}(?!\w)|(?<!\w){name},?\s+(?:19|20)\d\d"
+            pattern = rf"(?<!\w){name}\s+\d|\d\s+{name}(?!\w)|(?<!\w){name},?\s+(?:19|20)\d\d|\b(?:in|of|since|until|early|late|mid) {name}\b"
         if re.search(pattern, folded):
             found.add(month)
     return found

@@ -192,6 +192,24 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def _open_quotes(text: str) -> bool:
+    return text.count("«") > text.count("»") or text.count("“") > text.count("”") or text.count('"') % 2 == 1
+
+
+def whole_quotes(sentences: list[str], max_join: int = 3, max_chars: int = 700) -> list[str]:
+    """Sentences rejoined where a split fell inside a quotation («…. …», “…. …”): a quote shown or
+    rendered from a sentence must not stop inside the speaker's words."""
+    out: list[str] = []
+    i = 0
+    while i < len(sentences):
+        sentence, j = sentences[i], i + 1
+        while _open_quotes(sentence) and j < len(sentences) and j - i < max_join and len(sentence) + len(sentences[j]) < max_chars:
+            sentence, j = f"{sentence} {sentences[j]}", j + 1
+        out.append(sentence)
+        i = j
+    return out
+
+
 _FRENCH_HINTS = frozenset("le la les des est une pour dans qui sur avec du au aux".split())
 
 

@@ -34,6 +34,8 @@ def sample_store(tmp_path_factory):
 
 
 def engine(sample_store, responses, **settings):
+    """The engine with the model writing claims (answers = "synthesis"), unless told otherwise."""
+    settings.setdefault("answers", "synthesis")
     index, embedder = sample_store
     retriever = Retriever(IndexStore.open(index), embedder, [NameExpander(embedder, CuratedAliases())])
     llm = FakeListChatModel(responses=responses) if responses is not None else None

@@ -138,3 +138,12 @@ def test_every_known_name_of_an_english_claim_must_be_written_in_the_sentence():
     assert unwritten_names("Moscow would respond, Sergei said.", sentence, aliases) == []
     assert unwritten_names("Lavrov spoke.", "قال لافروف", lambda name: ["لافروف"]) == []
     assert unfaithful("Neymar said Moscow would respond.", sentence, aliases=aliases) == "names"
+
+
+def test_a_quotation_split_into_sentences_is_rejoined():
+    from rag.language import split_sentences, whole_quotes
+
+    text = "قال لافروف: «إن الرقة هدف. والموصل كذلك». وغادر موسكو. He said “we will. We must.” Then left."
+    sentences = whole_quotes(split_sentences(text))
+    assert "قال لافروف: «إن الرقة هدف. والموصل كذلك»." in sentences
+    assert "He said “we will. We must.”" in sentences and "وغادر موسكو." in sentences
