@@ -73,12 +73,60 @@ def choose_threshold(per_question, weights, bias):
     return best
 
 
+def judge_rows(args, questions, model):
+    """[{id, kind, p_yes, label}] for the `model.judged` best sentences of each question (cached)."""
+    if args.judge.exists():
+        return json.loads(args.judge.read_text())
+    from rag.grounded import judge
+    from rag.language import detect_language
+
+    engine = open_answer_engine(load_settings(index_dir=args.index), llm="settings")
+    engine.answerability = model
+    rows = []
+    for q in questions:
+        result = engine.retrieve(q.question, engine.settings.k, None)
+        if engine.should_abstain(detect_language(q.question), result.hits):
+            continue
+        _, scored = engine.score(q.question, result, engine.key_term.find(q.question, result.hits, result.expansion))
+        judged = judge(scored, q.question, model, engine._yes_probability)
+        for c in judged[0].candidates if judged else []:
+            label = int(q.kind == "answerable" and result.hits[c.hit].chunk.article_id in q.gold
+                        and holds_terms(f"{c.previous} {c.sentence}", answer_terms(q)))
+            rows.append({"id": q.id, "kind": q.kind, "lang": q.lang, "p_yes": c.probability, "label": label})
+    args.judge.write_text(json.dumps(rows))
+    return rows
+
+
+def choose_judge_threshold(rows):
+    """The lowest P(yes) threshold at which at most MAX_NEAR of the tune near misses are answered."""
+    by_question = {}
+    for r in rows:
+        by_question.setdefault(r["id"], []).append(r)
+    for step in range(40, 96):
+        threshold = step / 100
+        rates = {"answerable": [0, 0], "near_miss": [0, 0], "answerable_right": [0, 0]}
+        for rs in by_question.values():
+            top = max(rs, key=lambda r: r["p_yes"])
+            answers = top["p_yes"] >= threshold
+            rates[rs[0]["kind"]][0] += answers
+            rates[rs[0]["kind"]][1] += 1
+            if rs[0]["kind"] == "answerable":
+                rates["answerable_right"][0] += answers and top["label"] == 1
+                rates["answerable_right"][1] += 1
+        if rates["near_miss"][0] <= MAX_NEAR * rates["near_miss"][1]:
+            return threshold, {k: tuple(v) for k, v in rates.items()}
+    return 0.95, {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--write", action="store_true", help=f"write the fitted model to {MODEL_FILE}")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/answerability-features.json"))
+    parser.add_argument("--judge", type=Path, default=Path("/tmp/answerability-judge.json"),
+                        help="the LLM judge's P(yes) for the best sentences of each tune question (computed with the "
+                             "default model when the file is missing: ~10 minutes on 2 cores)")
     args = parser.parse_args()
     questions = [q for q in load_newsqa(args.questions, "tune") if q.kind in ("answerable", "near_miss")]
     started = time.perf_counter()
@@ -102,13 +150,18 @@ def main() -> None:
             folds.append(question_rates(held, AnswerabilityModel(tuple(w), b, chosen[0])))
     weights, bias = fit_logistic(x, y)
     threshold, rates = choose_threshold(per_question, weights, bias)
-    model = AnswerabilityModel(tuple(weights), bias, threshold)
+    judged = judge_rows(args, questions, AnswerabilityModel(tuple(weights), bias, threshold))
+    judge_threshold, judge_rates = choose_judge_threshold(judged)
+    model = AnswerabilityModel(tuple(weights), bias, threshold, judge_threshold=judge_threshold)
     cv = {k: (sum(f[k][0] for f in folds), sum(f[k][1] for f in folds)) for k in ("answerable", "near_miss", "answerable_right")}
     report = {
         "fitted_on": f"newsqa-dev tune split: {len(per_question)} questions, {len(rows)} sentences, {sum(y)} positive",
         "tune_answerable_answered": rates["answerable"], "tune_near_misses_answered": rates["near_miss"],
         "tune_top_sentence_right": rates["answerable_right"],
         "cross_validated": {k: {"n": v, "rate": round(v[0] / max(1, v[1]), 3), "ci95": wilson(*v)} for k, v in cv.items()},
+        "judge_tune_answerable_answered": judge_rates["answerable"],
+        "judge_tune_near_misses_answered": judge_rates["near_miss"],
+        "judge_tune_top_sentence_right": judge_rates["answerable_right"],
         "questions_without_a_positive": sum(1 for q, rs in per_question if q.kind == "answerable" and not any(r["label"] for r in rs)),
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -29,7 +29,7 @@ from langchain_core.output_parsers import StrOutputParser
 
 from rag.answerability import AnswerabilityModel, load_model
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
-from rag.grounded import as_claim, render, score_sentences, select
+from rag.grounded import as_claim, judge, render, score_sentences, select
 from rag.config import Settings
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
@@ -677,6 +677,14 @@ class AnswerEngine:
             citation.translation = self.translator.translate(quote, language, glossary)
         return citation
 
+    @property
+    def _judges(self) -> bool:
+        return self.llm is not None and hasattr(self.llm, "yes_probability")
+
+    def _yes_probability(self, question: str, sentence: str) -> float | None:
+        """The model's P(yes) that `sentence` states the answer (prompts/judge.md), or None."""
+        return self.llm.yes_probability(load_prompt("judge").format_messages(question=question, sentence=sentence))  # type: ignore[union-attr]
+
     def score(self, question: str, result: SearchResult, key: set[str] | None) -> tuple[Evidence, Any]:
         """Every sentence of the retrieved passages scored for answering the question (rag.grounded)."""
         evidence = Evidence([(h.chunk.text, h.chunk.lang) for h in result.hits], self.retriever.embedder)
@@ -692,17 +700,23 @@ class AnswerEngine:
         """Quote-first (rag.grounded): the sentences that answer, each in the asker's language, or abstain."""
         hits, expansion = result.hits, result.expansion
         evidence, scored = self.score(standalone, result, key)
-        speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
-        groups = select(scored, hits, self.answerability, speaker_terms)
         sources = [_source(n, h, _window(evidence.passages[n - 1].sentences, _best_index(scored, n - 1),
                                           self.settings.passage_chars)) for n, h in enumerate(hits, 1)]
         best = scored.best
         quote = _citation(best.hit + 1, hits[best.hit], best.sentence) if best else None
         timings["sources_s"] = round(time.perf_counter() - started, 3)
-        yield Event("sources", sources=sources, quote=quote)
+        yield Event("sources", sources=sources, quote=quote)  # evidence first, before the model is asked
+        deciding, model = scored, self.answerability
+        judged = judge(scored, standalone, model, self._yes_probability) if self._judges else None
+        if judged is not None:
+            deciding, model = judged
+            timings["first_token_s"] = round(time.perf_counter() - started, 3)  # the model's judgement
+        speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
+        groups = select(deciding, hits, model, speaker_terms, _topic(standalone, expansion, speaker_terms))
         signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
                        answerability=round(best.probability, 4) if best else None,
-                       threshold=self.answerability.threshold)
+                       judge=round(deciding.best.probability, 4) if judged is not None and deciding.best else None,
+                       threshold=model.threshold)
         if not groups:
             yield done(self._abstained(question, standalone, language, sources, timings))
             return
@@ -714,6 +728,8 @@ class AnswerEngine:
             rendered = render(group[0].sentence, language, standalone, self.translator, glossary, self.checker.aliases)
             if timings["first_token_s"] is None and rendered.machine:
                 timings["first_token_s"] = round(time.perf_counter() - started, 3)
+            if rendered.refused is None and "first_claim_s" not in timings:
+                timings["first_claim_s"] = round(time.perf_counter() - started, 3)
             cited = sorted({c.hit + 1 for c in group})
             claim = as_claim(rendered, cited, group[0].probability)
             claims.append(claim)
@@ -799,6 +815,17 @@ class AnswerEngine:
                    timings: dict[str, float | None], claims: list[Claim] | None = None) -> Answer:
         return Answer(question, message("abstain", language), language, True, [], sources, timings, "abstained",
                       standalone, claims or [])
+
+
+def _topic(question: str, expansion: Expansion, speaker_terms: Sequence[str]) -> set[str]:
+    """What a "what did X say about Y" question asks about: its terms (and their aliases) besides X and
+    the verb, light-stemmed."""
+    from rag.answerability import SPEECH
+    from rag.language import normalize
+
+    speaker = {light_stem(t) for t in speaker_terms}
+    terms = [*lexical_tokens(question), *expansion.lexical_terms]
+    return {light_stem(t) for t in terms if normalize(t) not in SPEECH and light_stem(t) not in speaker and len(t) > 2}
 
 
 def _best_index(scored: Any, hit: int) -> int:

@@ -12,9 +12,9 @@ Arabic, without a model:
 - `months`: every month the claim names must be one the sentence names;
 - `negation`: a negation (not, never, denied / لم، لا، لن، ليس، نفى، رفض) is in
   both or in neither;
-- `names`: every name of an English claim that the alias index knows must be
-  written in the sentence (one of its Arabic spellings, or a Latin word with
-  the same transliteration skeleton).
+- `names`: every name of an English claim that the alias index spells as a
+  transliteration must be written in the sentence (one of its Arabic spellings,
+  or an Arabic word with the same transliteration skeleton).
 """
 
 from __future__ import annotations
@@ -241,6 +241,7 @@ def negated(text: str) -> bool:
 
 # -- names ---------------------------------------------------------------------------------------
 
+_ADJECTIVAL = ("ic", "ian", "ese", "ish")
 NAME_SKELETON = 0.8  # a Latin name and an Arabic word this alike (rag.transliteration) are one name
 
 
@@ -257,17 +258,19 @@ def unwritten_names(claim: str, sentence: str, aliases: Callable[[str], list[str
     arabic_words = [w for phrase in arabic_phrases(sentence) for w in phrase]
     missing = []
     for name in latin_names(claim):
-        if " " in name:
-            continue  # runs are judged word by word
+        if " " in name or name.lower().endswith(_ADJECTIVAL) or (name.isupper() and len(name) <= 3):
+            # runs are judged word by word; "Islamic", "Syrian", "Turkish" describe, they do not name; "US",
+            # "UN", "EU" are a translator's shorthand (for واشنطن, الأمم المتحدة, …)
+            continue
         spelled = set(lexical_tokens(name))
         if spelled & sentence_words:
             continue
-        known = set(aliases(name)) - spelled
-        if not known:
-            continue
-        if known & sentence_words:
-            continue
         skeleton = latin_skeleton(name)
+        # only a name the alias index spells as a transliteration is judged: "Neymar" → نيمار is a name;
+        # an alias that merely translates a capitalised word ("State", "Regarding") says nothing
+        known = {a for a in set(aliases(name)) - spelled if skeleton_similarity(skeleton, arabic_skeleton(a)) >= NAME_SKELETON}
+        if not known or known & sentence_words:
+            continue
         if any(skeleton_similarity(skeleton, arabic_skeleton(w)) >= NAME_SKELETON for w in arabic_words):
             continue
         missing.append(name)

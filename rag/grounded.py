@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rag.answerability import AnswerabilityModel, Candidate, answer_type_match, coverage, question_type
 from rag.claims import Claim, Evidence
 from rag.facts import unfaithful
-from rag.language import detect_language, lexical_tokens, light_stem, normalize
+from rag.language import detect_language, lexical_tokens, light_stem, normalize, open_quotes
 from rag.news import attribute
 from rag.retrieval import Hit
 from rag.translation import Glossary, QuoteTranslator
@@ -44,6 +44,9 @@ CROSS_LANGUAGE_OFFSET = 0.05
 MAX_CLAIMS = 3
 #: "what did X say about Y": statements of X's, one claim each
 MAX_STATEMENTS = 5
+#: a statement of the asked speaker about the asked topic is answered from this probability (the
+#: model's P(yes) leaning to yes; not tuned: newsqa-dev's tune split has one such question)
+STATEMENT_FLOOR = 0.5
 MIN_SENTENCE_CHARS = 25
 # Two sentences sharing this share of their words (light-stemmed) are one statement: copies of one
 # wire sentence in two outlets differ by a conjunction, a title or punctuation.
@@ -91,18 +94,51 @@ def score_sentences(question: str, hits: Sequence[Hit], evidence: Evidence, quer
     return Scored(candidates, kind)
 
 
-def select(scored: Scored, hits: Sequence[Hit], model: AnswerabilityModel, speaker_terms: Sequence[str] = ()
-           ) -> list[list[Candidate]]:
-    """The sentences the answer says, each with its copies in other passages; [] to abstain."""
-    best = scored.best
-    if best is None or best.probability < model.threshold:
+def judge(scored: Scored, question: str, model: AnswerabilityModel,
+          yes_probability: Callable[[str, str], float | None]) -> tuple[Scored, AnswerabilityModel] | None:
+    """The `model.judged` best sentences, their probability replaced by the LLM's P(yes), and the model
+    to decide with; None when the backend gives no probabilities (the features decide then)."""
+    top = sorted(scored.candidates, key=lambda c: -c.probability)[: model.judged]
+    judged = []
+    for c in top:
+        p = yes_probability(question, c.sentence)
+        if p is None:
+            return None
+        judged.append(Candidate(c.hit, c.index, c.sentence, c.previous, {**c.features, "judge": p}, p))
+    return Scored(judged, scored.kind), replace(model, threshold=model.judge_threshold)
+
+
+def statements(scored: Scored, speaker_terms: Sequence[str], topic: set[str]) -> list[Candidate]:
+    """For "what did X say about Y": the sentences that give X's words (quoted or reported, X named in
+    them or in the sentence before) and name Y (a term of the question besides X and the verb)."""
+    if not speaker_terms or scored.kind != "said":
         return []
-    floor = max(model.threshold, model.keep_ratio * best.probability)
-    chosen = sorted((c for c in scored.candidates if c.probability >= floor), key=lambda c: -c.probability)
-    limit = MAX_CLAIMS
-    if speaker_terms and scored.kind == "said":
-        said = [c for c in chosen if attribute(f"{c.previous} {c.sentence}", list(speaker_terms)).quote_type in ("direct", "reported")]
-        chosen, limit = said or chosen, MAX_STATEMENTS
+    return [c for c in scored.candidates
+            if attribute(f"{c.previous} {c.sentence}", list(speaker_terms)).quote_type in ("direct", "reported")
+            and (not topic or topic & _words(f"{c.previous} {c.sentence}"))]
+
+
+def select(scored: Scored, hits: Sequence[Hit], model: AnswerabilityModel, speaker_terms: Sequence[str] = (),
+           topic: set[str] | frozenset[str] = frozenset()) -> list[list[Candidate]]:
+    """The sentences the answer says, each with its copies in other passages; [] to abstain.
+
+    A statement of the asked speaker about the asked topic is structural evidence that the articles
+    answer "what did X say about Y": it needs only STATEMENT_FLOOR (the model leaning to yes) rather
+    than the threshold calibrated for questions in general.
+    """
+    said = statements(scored, speaker_terms, set(topic))
+    best = scored.best
+    if said:
+        best = max(said, key=lambda c: c.probability)
+        if best.probability < min(model.threshold, STATEMENT_FLOOR):
+            return []
+        floor = min(model.threshold, STATEMENT_FLOOR)
+        chosen, limit = sorted((c for c in said if c.probability >= floor), key=lambda c: -c.probability), MAX_STATEMENTS
+    elif best is None or best.probability < model.threshold:
+        return []
+    else:
+        floor = max(model.threshold, model.keep_ratio * best.probability)
+        chosen, limit = sorted((c for c in scored.candidates if c.probability >= floor), key=lambda c: -c.probability), MAX_CLAIMS
     groups: list[tuple[set[str], list[Candidate]]] = []
     for c in chosen:
         words = _words(c.sentence)
@@ -112,7 +148,7 @@ def select(scored: Scored, hits: Sequence[Hit], model: AnswerabilityModel, speak
         else:
             groups.append((words, [c]))
     picked = [g for _, g in groups][:limit]
-    if speaker_terms and scored.kind == "said":  # what X said, as it came out: by date, then outlet
+    if said:  # what X said, as it came out: by date, then outlet
         picked.sort(key=lambda g: (hits[g[0].hit].chunk.date or "9999", hits[g[0].hit].chunk.outlet, g[0].index))
     return picked
 
@@ -143,6 +179,10 @@ def render(sentence: str, language: str, question: str, translator: QuoteTransla
     if translation is None:
         return Rendered(sentence, sentence, False, refused="no rendering")
     text = translation.text
+    if open_quotes(text):
+        # a rendering that opens a quotation it does not close (the article's own may run past the
+        # sentence; a small model drops closing marks): the marks go, the words are checked as they are
+        text = re.sub(r"[\"“”«»]", "", text)
     if not _ends(text) and not _dangling(text):
         text = f"{text}."  # a rendering that lost only its full stop
     reason = unfaithful(text, sentence, question, aliases)

@@ -192,7 +192,8 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
-def _open_quotes(text: str) -> bool:
+def open_quotes(text: str) -> bool:
+    """The text opens a quotation it does not close."""
     return text.count("«") > text.count("»") or text.count("“") > text.count("”") or text.count('"') % 2 == 1
 
 
@@ -203,7 +204,7 @@ def whole_quotes(sentences: list[str], max_join: int = 3, max_chars: int = 700) 
     i = 0
     while i < len(sentences):
         sentence, j = sentences[i], i + 1
-        while _open_quotes(sentence) and j < len(sentences) and j - i < max_join and len(sentence) + len(sentences[j]) < max_chars:
+        while open_quotes(sentence) and j < len(sentences) and j - i < max_join and len(sentence) + len(sentences[j]) < max_chars:
             sentence, j = f"{sentence} {sentences[j]}", j + 1
         out.append(sentence)
         i = j

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -184,6 +185,8 @@ class LlamaCppChat(_StreamingChat):
     temperature: float = 0.0
     _llama: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _judge_format: Any = PrivateAttr(default=None)
+    _judge_tokens: Any = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -227,6 +230,45 @@ class LlamaCppChat(_StreamingChat):
                     close()
             # the context now holds the prompt and the completion, as llama.cpp tokenised them
             yield self._usage(max(0, int(client.n_tokens) - completion), completion)
+
+
+    def yes_probability(self, messages: list[BaseMessage]) -> float | None:
+        """P(yes) / (P(yes) + P(no)) for the model's first reply token: its judgement as a probability.
+
+        The prompt is formatted with the model's own chat template and evaluated after the longest prefix
+        it shares with the previous call (the instructions and the question, when sentences of one
+        question are judged in turn); only the last position's logits are read.
+        """
+        import numpy as np
+        from llama_cpp import llama_cpp as low
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        client = self._client()
+        with self._lock:
+            if self._judge_format is None:
+                template = client.metadata.get("tokenizer.chat_template")
+                if not template:
+                    return None
+                text = client._model.token_get_text  # the special tokens as the template writes them
+                self._judge_format = Jinja2ChatFormatter(template, eos_token=text(client.token_eos()),
+                                                         bos_token=text(client.token_bos()))
+                self._judge_tokens = {answer: {client.tokenize(form.encode(), add_bos=False, special=False)[0]
+                                               for form in (answer, answer.capitalize(), " " + answer, " " + answer.capitalize())}
+                                      for answer in ("yes", "no")}
+            prompt = self._judge_format(messages=_message_dicts(messages)).prompt
+            tokens = client.tokenize(prompt.encode(), add_bos=False, special=True)
+            shared = 0
+            for a, b in zip(client.input_ids[: client.n_tokens], tokens):
+                if a != b:
+                    break
+                shared += 1
+            client.n_tokens = min(shared, len(tokens) - 1)  # eval drops the KV cache after this point
+            client.eval(tokens[client.n_tokens :])
+            logits = np.ctypeslib.as_array(low.llama_get_logits(client.ctx), shape=(client.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        mass = {answer: float(np.exp(logits[list(ids)] - top).sum()) for answer, ids in self._judge_tokens.items()}
+        total = mass["yes"] + mass["no"]
+        return mass["yes"] / total if total > 0 else None
 
 
 class OpenAICompatibleChat(_StreamingChat):
@@ -310,6 +352,38 @@ class OpenAICompatibleChat(_StreamingChat):
                 f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(exc).__name__}); "
                 "start it or set openai_base_url (RAG_OPENAI_BASE_URL)"
             ) from None
+
+
+    #: the server returns token log-probabilities (turned off after it does not)
+    logprobs: bool = True
+
+    def yes_probability(self, messages: list[BaseMessage]) -> float | None:
+        """The model's first reply token read as P(yes) / (P(yes) + P(no)), from the server's
+        `top_logprobs`; None when the server gives none (the judge is then skipped)."""
+        if not self.logprobs:
+            return None
+        body = {"model": self.model, "messages": _message_dicts(messages), "max_tokens": 1, "temperature": 0,
+                "logprobs": True, "top_logprobs": 10}
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            response = httpx.post(self.base_url.rstrip("/") + "/chat/completions", json=body, headers=headers,
+                                  timeout=self.timeout)
+            content = ((response.json().get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            content = []
+        if response_ok := bool(content):
+            tops = content[0].get("top_logprobs") or []
+            mass = {"yes": 0.0, "no": 0.0}
+            for top in tops:
+                token = str(top.get("token", "")).strip().lower()
+                if token in mass:
+                    mass[token] += math.exp(float(top.get("logprob", -100.0)))
+            total = mass["yes"] + mass["no"]
+            if total > 0:
+                return mass["yes"] / total
+        if not response_ok:
+            self.logprobs = False
+        return None
 
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}

@@ -147,3 +147,11 @@ def test_a_quotation_split_into_sentences_is_rejoined():
     sentences = whole_quotes(split_sentences(text))
     assert "قال لافروف: «إن الرقة هدف. والموصل كذلك»." in sentences
     assert "He said “we will. We must.”" in sentences and "وغادر موسكو." in sentences
+
+
+def test_adjectives_of_names_are_not_judged_as_names():
+    known = {"Islamic": ["اسلاميه"], "Syrian": ["سوري"], "Neymar": ["نيمار"]}
+    sentence = "قال لافروف إن الرقة من أهداف التحالف ضد داعش"
+    assert unwritten_names("Lavrov said Raqqa is a target in the fight against the Islamic State.", sentence,
+                           lambda n: known.get(n, [])) == []
+    assert unwritten_names("Neymar said Raqqa is a target.", sentence, lambda n: known.get(n, [])) == ["Neymar"]

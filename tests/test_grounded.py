@@ -188,3 +188,28 @@ def test_an_english_question_gets_renderings_that_keep_the_facts(sample_store):
 def test_without_a_model_an_english_question_gets_labelled_quotes(sample_store):
     answer = quote_engine(sample_store, ALWAYS).ask(RAQQA_EN)
     assert answer.mode == "extractive" and answer.answer.startswith("The sources say (quoted in their own language; no")
+
+
+def test_the_models_judgement_decides_when_the_backend_gives_probabilities():
+    from rag.grounded import Scored, judge
+
+    model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.62, judged=2)
+    scored = Scored([candidate(0, i, f"sentence number {i} of the passage.", p) for i, p in enumerate((0.9, 0.2, 0.8))], "what")
+    asked = []
+
+    def yes(question, sentence):
+        asked.append(sentence)
+        return 0.7 if "0" in sentence else 0.1
+
+    judged, deciding = judge(scored, "q?", model, yes)
+    assert asked == ["sentence number 0 of the passage.", "sentence number 2 of the passage."]  # the two best only
+    assert [c.probability for c in judged.candidates] == [0.7, 0.1] and deciding.threshold == 0.62
+    assert [[c.index for c in g] for g in select(judged, hits(("A", None)), deciding)] == [[0]]
+    assert judge(scored, "q?", model, lambda q, s: None) is None  # no probabilities: the features decide
+
+
+def test_a_rendering_of_a_sentence_whose_quotation_runs_on_is_not_refused_for_it():
+    sentence = "قال لافروف إن “مدينة الرقة هدف للتحالف شأنها شأن الموصل.."
+    rendered = render(sentence, "en", "What did Lavrov say about Raqqa?",
+                      translator("Lavrov said that “Raqqa is a target of the coalition, like Mosul."), Glossary(), aliases)
+    assert rendered.refused is None and "“" not in rendered.text

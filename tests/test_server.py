@@ -23,7 +23,7 @@ from conftest import SAMPLE_CORPUS
 from helpers import write_article
 
 pytestmark = pytest.mark.slow
-RAQQA_CLAIM = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل"
+RAQQA_CLAIM = "قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن مدينة الموصل."
 REFUSAL = json.dumps({"found": False, "claims": []})
 
 
@@ -80,6 +80,8 @@ def stack(tmp_path_factory):
 
 
 def make_app(stack, responses, **settings):
+    """The server over the sample, its fake model writing the claims (answers = "synthesis") unless told."""
+    settings.setdefault("answers", "synthesis")
     root, _, embedder = stack
     retriever = Retriever(IndexStore.open(root / "index"), embedder, [NameExpander(embedder, CuratedAliases())])
     config = Settings(index_dir=root / "index", k=4, **settings)
@@ -232,7 +234,7 @@ def test_a_client_that_disconnects_mid_stream_releases_the_model(stack):
         n = sana_number(base)
     long_answer = json.dumps({"found": True, "claims": [{"text": RAQQA_CLAIM + " " + "كلمة " * 200, "sources": [n]}]}, ensure_ascii=False)
     retriever = Retriever(IndexStore.open(root / "index"), embedder, [NameExpander(embedder, CuratedAliases())])
-    config = Settings(index_dir=root / "index", k=4)
+    config = Settings(index_dir=root / "index", k=4, answers="synthesis")
     model = SlowLockedModel(messages=iter([long_answer, claims(n), claims(n)]))
     app = create_app(config, AnswerEngine(retriever, model, config))
     with Server(app) as base:
@@ -377,7 +379,7 @@ def test_openai_usage_and_generation_parameters(stack):
 
     root, _, embedder = stack
     retriever = Retriever(IndexStore.open(root / "index"), embedder, [NameExpander(embedder, CuratedAliases())])
-    config = Settings(index_dir=root / "index", k=4)
+    config = Settings(index_dir=root / "index", k=4, answers="synthesis")
     with Server(create_app(config, AnswerEngine(retriever, Counting(), config))) as base:
         question = {"messages": [{"role": "user", "content": "ماذا قال لافروف عن الرقة؟"}]}
         plain = httpx.post(f"{base}/v1/chat/completions", json={**question, "temperature": 0.3, "max_tokens": 200}, timeout=60).json()
