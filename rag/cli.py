@@ -35,7 +35,7 @@ def _main(
 
 
 index_app = typer.Typer(help="Build, update and inspect the index.", no_args_is_help=True)
-eval_app = typer.Typer(help="Measure retrieval and answers on XQuAD.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval and answers (XQuAD, newsqa-dev).", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 
@@ -531,7 +531,8 @@ def eval_answers(
     query_lang: Annotated[str, typer.Option("--query-lang", help="Language of the questions: en or ar.")] = "en",
     limit: Annotated[int, typer.Option(help="Questions of each kind (answerable, unanswerable); 0 = all.")] = 100,
     split: Annotated[str, typer.Option(help="test (held out, the default), tune or all.")] = "test",
-    questions: Annotated[Optional[Path], typer.Option(help="A JSONL question file over the configured corpus instead of XQuAD.")] = None,
+    questions: Annotated[Optional[Path], typer.Option(help="A JSONL question file over the configured corpus instead of XQuAD "
+                                                      "(newsqa-dev's questions.jsonl: per kind and language, its tune/test split).")] = None,
     record: Annotated[Optional[Path], typer.Option(help="JSON file that keeps the model's outputs and replays them for identical prompts.")] = None,
     rows: Annotated[Optional[Path], typer.Option(help="Write every question's result here (JSONL).")] = None,
     llm: LlmOpt = None,

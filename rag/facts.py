@@ -89,9 +89,14 @@ def _digits_value(token: str) -> float:
     return float(token.replace(",", ".")) if token.count(",") + token.count(".") <= 1 else float(re.sub(r"[.,]", "", token))
 
 
+_HALF = {"half", "نصف"}
+
+
 def _word_value(word: str) -> tuple[float, str] | None:
-    """(value, kind) of one number word: kind unit | tens | scale."""
+    """(value, kind) of one number word: kind unit | tens | scale | half."""
     lower = word.lower()
+    if lower in _HALF or normalize_arabic(word).removeprefix("و") in _HALF:
+        return 0.5, "half"
     for table, kind in ((_EN_UNITS, "unit"), (_EN_TENS, "tens"), (_EN_SCALES, "scale")):
         for form in (lower, lower.removesuffix("s")):
             if form in table:
@@ -163,6 +168,10 @@ def figures(text: str) -> Figures:
                 state.update(current=(state["current"] or 1.0) * value, have=True)
             state.update(last="scale", scale=value, words=state["words"] + 1, tokens=state["tokens"] + 1, **{"and": False})
             continue
+        if kind == "half":  # "three and a half", "ثلاث سنوات ونصف": it joins the number before it
+            if state["have"] and state["last"] != "half":
+                state.update(current=state["current"] + value, last="half")
+            continue
         joins = state["have"] and (
             (state["last"] == "scale" and value < state["scale"])
             or (state["last"] == "tens" and kind == "unit" and value < 10)
@@ -192,6 +201,8 @@ def missing_numbers(claim: str, sentence: str, allowed: Iterable[float] = ()) ->
     """Numbers the claim states that the sentence does not (numbers in `allowed`, e.g. the question's, pass)."""
     said = figures(sentence)
     known = set(said.values) | _atoms(sentence) | set(allowed)
+    if any(w in _HALF for w in normalize_arabic(sentence).lower().replace("ونصف", " نصف").split()):
+        known |= {v + 0.5 for v in known}  # "ثلاث سنوات ونصف" is 3.5 years, the noun between
     scaled = {round(v * s, 6) for v in known for s in (1_000, 1_000_000, 1_000_000_000)}
     claimed = figures(claim)
     missing = [v for v in claimed.values if v not in known and v not in scaled]

@@ -155,3 +155,9 @@ def test_adjectives_of_names_are_not_judged_as_names():
     assert unwritten_names("Lavrov said Raqqa is a target in the fight against the Islamic State.", sentence,
                            lambda n: known.get(n, [])) == []
     assert unwritten_names("Neymar said Raqqa is a target.", sentence, lambda n: known.get(n, [])) == ["Neymar"]
+
+
+def test_a_half_after_a_number_is_read_in_both_languages():
+    assert missing_numbers("He had worked there for 3.5 years.", "عمل لمدة ثلاث سنوات ونصف") == []
+    assert missing_numbers("He had worked there for 4.5 years.", "عمل لمدة ثلاث سنوات ونصف") == [4.5]
+    assert 2.5 in figures("اثنان ونصف").values

@@ -1,0 +1,51 @@
+"""newsqa-dev judging (rag.evaluation): the split rule, the answer words, facts in an answer text."""
+
+import json
+from types import SimpleNamespace
+
+from rag.evaluation import NewsQuestion, answer_terms, fact_in_text, holds_terms, judge_news, load_newsqa, summarize_news
+
+
+def test_the_fixed_split_and_the_records(tmp_path):
+    rows = [{"id": "dev-ans-003", "lang": "en", "kind": "answerable", "q": "How many?", "gold": ["a"],
+             "answer_en": "148.", "answer_ar_terms": ["148"]},
+            {"id": "dev-near-004", "lang": "ar", "kind": "near_miss", "q": "كم؟", "near": ["b"]}]
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    assert [q.id for q in load_newsqa(path, "test")] == ["dev-ans-003"]
+    assert [q.id for q in load_newsqa(path, "tune")] == ["dev-near-004"]
+
+
+def question(lang, q, answer_en="", terms=()):
+    return NewsQuestion("dev-ans-001", lang, "answerable", q, ["g"], answer_en, list(terms))
+
+
+def test_the_answer_words_are_those_the_question_does_not_give():
+    q = question("ar", "من بين الجنود الـ271 كم منهم لا يزالون في الخدمة؟", terms=["271", "122"])
+    assert answer_terms(q) == ["122"]
+    assert holds_terms("لا يزال ١٢٢ منهم في الخدمة", ["122"])  # Eastern Arabic digits fold
+
+
+def test_a_fact_in_an_english_answer_is_read_by_its_numbers_or_its_words():
+    votes = question("en", "How many votes did the Maldives receive?", "46 votes (Indonesia got 144).")
+    assert fact_in_text(votes, "The Maldives received 46 votes [1].")
+    assert not fact_in_text(votes, "The Maldives received 144 votes [1].")
+    months = question("en", "What sentence had she received?", "Seven months in prison.")
+    assert fact_in_text(months, "She was sentenced to seven months in prison [1].")
+    named = question("en", "What was the ISIS leader's name?", "Abu Sayed Orakzai.")
+    assert fact_in_text(named, "US forces confirmed the death of Abu Sayed Orakzai [1].")
+    assert not fact_in_text(named, "US forces confirmed a death [1].")
+
+
+def test_judged_rows_and_their_summary():
+    q = question("ar", "كم صوتا حصلت عليه المالديف؟", terms=["المالديف", "46"])
+    citation = SimpleNamespace(n=1, article_id="g", quote="حصلت المالديف على 46 صوتا")
+    answer = SimpleNamespace(abstained=False, mode="generated", answer="حصلت المالديف على 46 صوتا [1].",
+                             citations=[citation], claims=[], signals={}, timings={"total_s": 1.0})
+    row = judge_news(answer, q, {1: citation.quote})
+    assert row["right"] and row["citations_ok"] == [True]
+    near = {"id": "dev-near-002", "lang": "ar", "kind": "near_miss", "abstained": True, "citations_ok": [],
+            "first_token_s": None, "total_s": 1.0}
+    summary = summarize_news([row, near])
+    assert summary["ar"]["answerable_answered_right"]["rate"] == 1.0
+    assert summary["ar"]["near_misses_answered"]["rate"] == 0.0
