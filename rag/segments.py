@@ -534,6 +534,15 @@ class Segment:
     def close(self) -> None:
         self.db.close()
 
+    def __del__(self) -> None:
+        # Python 3.11's sqlite3.Connection keeps its statement cache in a reference cycle with itself, so a
+        # connection nobody closes lives until the garbage collector runs — and keeps a merged-away
+        # segment's docstore open (its disk space held) in a process that writes and reads. A segment no
+        # longer reachable has no reader left: its connection is closed now.
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
+
 
 def read_for_merge(segment: Segment, data: SegmentInput) -> None:
     """Append the live articles of `segment` (chunks, vectors, terms) to `data`."""

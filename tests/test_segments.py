@@ -414,3 +414,48 @@ def test_rotated_codes_are_reproducible_and_keep_inner_products(monkeypatch):
     scores, ids = a.search(vectors[:50], 1)
     assert np.mean(ids[:, 0] == np.arange(50)) >= 0.9
     assert np.allclose(scores[:, 0], 1.0, atol=0.05)
+
+
+def test_a_process_that_writes_and_reads_lets_go_of_merged_segments_at_once(tmp_path):
+    """Retired generations' docstores are closed when their last reader goes, not at the next GC."""
+    import gc
+    import os
+
+    import pytest
+
+    from helpers import HashEmbedder, write_article
+    from rag.indexing import IndexWriter
+    from rag.retrieval import Retriever
+    from rag.store import IndexStore
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd (Linux) to list open files")
+
+    def deleted_open() -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(str(tmp_path)) and target.endswith("(deleted)"):
+                found.append(target)
+        return found
+
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "a.txt", "الرقة", "الرقة هدف للتحالف " * 20)
+    embedder = HashEmbedder()
+    writer = IndexWriter(tmp_path / "index", embedder, 200, 40)
+    writer.update(corpus)
+    retriever = Retriever(IndexStore.open(tmp_path / "index"), embedder)
+    gc.disable()  # what is released must be released without the collector
+    try:
+        for i in range(3):
+            write_article(corpus, f"b{i}.txt", f"خبر {i}", f"خبر رقم {i} عن الموصل " * 20)
+            writer.update(corpus)
+            writer.optimize()
+            retriever.refresh()
+            assert retriever.search("الموصل", k=2).hits
+        assert deleted_open() == []
+    finally:
+        gc.enable()
