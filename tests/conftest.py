@@ -19,7 +19,7 @@ def _isolated_settings(monkeypatch, tmp_path):
     import os
 
     for name in list(os.environ):
-        if name.startswith("RAG_") and name not in {"RAG_XQUAD_DIR"}:
+        if name.startswith("RAG_") and name not in {"RAG_XQUAD_DIR", "RAG_REQUIRE_BROWSER"}:  # test-harness switches stay
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
