@@ -228,8 +228,9 @@ class Answer:
             if c.also_reported_by:
                 copies = ", ".join(f"{a['outlet']} ({a['date'] or 'undated'})" for a in c.also_reported_by[:5])
                 lines.append(f"    also reported by: {copies}")
-            if self.mode == "generated":  # quotes are already the answer text otherwise
-                lines.append(f"    “{c.quote}”")
+            said = {claim.text.rstrip(".!?؟… ") for claim in self.claims if claim.kept}
+            if self.mode == "generated" and not any(t and t in c.quote for t in said):
+                lines.append(f"    “{c.quote}”")  # not when the claim is the quote itself (quote-first, same language)
             if c.translation is not None and self.mode == "generated":
                 lines.append(f"    ({message('translation', self.language)}) {c.translation.text}")
         return "\n".join(lines)

@@ -162,6 +162,8 @@ def test_quote_first_claims_are_whole_sentences_of_their_passages(sample_store):
         assert claim.text.endswith(".") and claim.citations
     assert "".join(e.text for e in events if e.kind == "token").strip() == answer.answer
     assert {c.n for c in answer.citations} <= {s.n for s in answer.sources}
+    # the sources under the answer do not repeat a quote the answer already is
+    assert not any(claim.text[:40] in answer.sources_block() for claim in kept)
 
 
 def test_quote_first_abstains_when_no_sentence_answers(sample_store):
