@@ -29,7 +29,7 @@ from langchain_core.output_parsers import StrOutputParser
 
 from rag.answerability import AnswerabilityModel, load_model
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
-from rag.grounded import as_claim, judge, render, score_sentences, select
+from rag.grounded import as_claim, judge, render, score_sentences, select, statements
 from rag.config import Settings
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
@@ -707,13 +707,15 @@ class AnswerEngine:
         quote = _citation(best.hit + 1, hits[best.hit], best.sentence) if best else None
         timings["sources_s"] = round(time.perf_counter() - started, 3)
         yield Event("sources", sources=sources, quote=quote)  # evidence first, before the model is asked
+        speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
+        topic = _topic(standalone, expansion, speaker_terms)
         deciding, model = scored, self.answerability
-        judged = judge(scored, standalone, model, self._yes_probability) if self._judges else None
+        said = sorted(statements(scored, speaker_terms, topic), key=lambda c: -c.probability)
+        judged = judge(scored, standalone, model, self._yes_probability, also=said) if self._judges else None
         if judged is not None:
             deciding, model = judged
             timings["first_token_s"] = round(time.perf_counter() - started, 3)  # the model's judgement
-        speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
-        groups = select(deciding, hits, model, speaker_terms, _topic(standalone, expansion, speaker_terms))
+        groups = select(deciding, hits, model, speaker_terms, topic)
         signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
                        answerability=round(best.probability, 4) if best else None,
                        judge=round(deciding.best.probability, 4) if judged is not None and deciding.best else None,

@@ -95,10 +95,13 @@ def score_sentences(question: str, hits: Sequence[Hit], evidence: Evidence, quer
 
 
 def judge(scored: Scored, question: str, model: AnswerabilityModel,
-          yes_probability: Callable[[str, str], float | None]) -> tuple[Scored, AnswerabilityModel] | None:
-    """The `model.judged` best sentences, their probability replaced by the LLM's P(yes), and the model
+          yes_probability: Callable[[str, str], float | None],
+          also: Sequence[Candidate] = ()) -> tuple[Scored, AnswerabilityModel] | None:
+    """The `model.judged` best sentences (and `also`: every statement of an asked speaker, so that "what
+    did X say" can be answered completely), their probability replaced by the LLM's P(yes), and the model
     to decide with; None when the backend gives no probabilities (the features decide then)."""
     top = sorted(scored.candidates, key=lambda c: -c.probability)[: model.judged]
+    top += [c for c in also[:MAX_STATEMENTS] if c not in top]
     judged = []
     # a sentence without the kind of thing asked for (no new number for "how many", no date for "when")
     # is not put to the model: on tune this gate let the threshold fall from .62 to .60 with the same

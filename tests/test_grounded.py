@@ -228,3 +228,14 @@ def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_put_to_the_model
     asked = []
     judged, _ = judge(Scored([typed, untyped], "count"), "How many troops?", model, lambda q, s: asked.append(s) or 0.9)
     assert asked == [typed.sentence] and [c.sentence for c in judged.candidates] == [typed.sentence]
+
+
+def test_every_statement_of_the_asked_speaker_is_judged():
+    from rag.grounded import Scored, judge
+
+    model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.6, judged=1)
+    best = candidate(0, 0, "جملة عن موضوع آخر تماما في الخبر.", 0.9)
+    statement = candidate(1, 2, "وقال لافروف إن الرقة هدف.", 0.2)
+    asked = []
+    judge(Scored([best, statement], "said"), "q?", model, lambda q, s: asked.append(s) or 0.7, also=[statement])
+    assert asked == [best.sentence, statement.sentence]
