@@ -424,7 +424,7 @@ class AnswerEngine:
         self.llm = llm
         self.settings = settings
         self.chooser = PassageChooser(retriever.embedder, settings.answer_passages, settings.passage_chars)
-        self.checker = CitationChecker(retriever.embedder, lambda text: retriever.expand(text).lexical_terms)
+        self.checker = CitationChecker(retriever.embedder, retriever.name_terms)
         self.extractive = ExtractiveAnswerer(retriever.embedder)
         self.key_term = KeyTerm(retriever)
         self.translator = QuoteTranslator(llm) if llm is not None else None

@@ -179,6 +179,16 @@ class Retriever:
             expansion = expansion.merge(expander.expand(query, self.store))
         return expansion
 
+    def name_terms(self, text: str) -> list[str]:
+        """The text's words with the spellings of its names (the alias index and the name matcher), never
+        from an expander that asks the LLM: the claim checks call this while the model is streaming, and a
+        local model's lock is not re-entrant (`QueryTranslator` there would wait on itself)."""
+        expansion = Expansion()
+        for expander in self.expanders:
+            if not getattr(expander, "uses_model", False):
+                expansion = expansion.merge(expander.expand(text, self.store))
+        return expansion.lexical_terms
+
     def search(
         self,
         query: str,

@@ -121,6 +121,9 @@ class QueryTranslator:
     at a low weight.
     """
 
+    #: asks the LLM: never run inside the model's own stream (Retriever.name_terms leaves it out)
+    uses_model = True
+
     def __init__(self, llm: BaseChatModel, weight: float = 0.1) -> None:
         self.chain = load_prompt("translate") | llm | StrOutputParser()
         self.weight = weight

@@ -209,3 +209,36 @@ def test_a_closed_stream_releases_the_model(sample_store):
     assert lock.locked()
     stream.close()  # what the server does when the client goes away
     assert not lock.locked()
+
+
+def test_claim_checks_never_ask_a_model_that_is_streaming(sample_store):
+    """A local model holds a non-reentrant lock while it streams; with query translation on, the claim
+    checks must not call the model (they read names only), or an English claim would wait on itself."""
+    import threading
+
+    class Locked(FakeListChatModel):
+        def _stream(self, *args, **kwargs):
+            if not GUARD.acquire(timeout=5):
+                raise AssertionError("the model was asked again while it was streaming")
+            try:
+                yield from super()._stream(*args, **kwargs)
+            finally:
+                GUARD.release()
+
+        def _call(self, *args, **kwargs):
+            if not GUARD.acquire(timeout=5):
+                raise AssertionError("the model was asked again while it was streaming")
+            try:
+                return super()._call(*args, **kwargs)
+            finally:
+                GUARD.release()
+
+    GUARD = threading.Lock()
+    n = number_of(sample_store, RAQQA_EN, "SANA", word="الرقة")
+    eng = engine(sample_store, None, query_translation=True)
+    claim = json.dumps({"found": True, "claims": [{"text": "Lavrov said Raqqa is a target of the coalition, like Mosul.",
+                                                   "sources": [n]}]})
+    eng.llm = Locked(responses=["ماذا قال لافروف عن الرقة؟", claim] + ["Raqqa"] * 10)
+    eng.retriever.expanders.append(QueryTranslator(eng.llm))
+    answer = eng.ask(RAQQA_EN)  # before the fix: AssertionError from the checker's QueryTranslator call
+    assert answer.claims and answer.claims[0].text.startswith("Lavrov said")
