@@ -462,6 +462,9 @@ def evaluate_answers(
     from rag.answer import open_answer_engine
     from rag.llms import load_llm
 
+    if questions is not None and is_newsqa(questions) and "corpus_dir" not in settings.origins:
+        raise RagError(f"{questions.name} asks about the dev-multisource corpus: pass --corpus with a folder holding "
+                       "its JSONL (e.g. ant-multisource-dev-2018q3.jsonl) and --index for the index to build there")
     llm = load_llm(settings)
     recorder = RecordedChat(llm, record) if record is not None and llm is not None else None
     model = recorder.model if recorder else llm

@@ -49,3 +49,16 @@ def test_judged_rows_and_their_summary():
     summary = summarize_news([row, near])
     assert summary["ar"]["answerable_answered_right"]["rate"] == 1.0
     assert summary["ar"]["near_misses_answered"]["rate"] == 0.0
+
+
+def test_newsqa_without_its_corpus_is_a_clear_error(tmp_path):
+    import pytest
+
+    from rag.config import Settings
+    from rag.errors import RagError
+    from rag.evaluation import evaluate_answers
+
+    path = tmp_path / "questions.jsonl"
+    path.write_text(json.dumps({"id": "dev-ans-001", "lang": "en", "kind": "answerable", "q": "How many?"}) + "\n")
+    with pytest.raises(RagError, match="--corpus"):
+        evaluate_answers(Settings(llm="extractive", index_dir=tmp_path / "index"), questions=path)
