@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +29,8 @@ from langchain_core.output_parsers import StrOutputParser
 
 from rag.answerability import AnswerabilityModel, load_model
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
-from rag.grounded import as_claim, judge, render, score_sentences, select, statements
+from rag.answerability import Candidate
+from rag.grounded import Judging, accepted, as_claim, judge, render, score_sentences, select, statements
 from rag.config import Settings
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens, light_stem, split_sentences
@@ -711,23 +712,26 @@ class AnswerEngine:
         topic = _topic(standalone, expansion, speaker_terms)
         deciding, model = scored, self.answerability
         said = sorted(statements(scored, speaker_terms, topic), key=lambda c: -c.probability)
-        judged = judge(scored, standalone, model, self._yes_probability, also=said) if self._judges else None
-        if judged is not None:
-            deciding, model = judged
-            timings["first_token_s"] = round(time.perf_counter() - started, 3)  # the model's judgement
-        groups = select(deciding, hits, model, speaker_terms, topic)
-        signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
-                       answerability=round(best.probability, 4) if best else None,
-                       judge=round(deciding.best.probability, 4) if judged is not None and deciding.best else None,
-                       threshold=model.threshold)
-        if not groups:
-            yield done(self._abstained(question, standalone, language, sources, timings))
-            return
+        seen = Judging()
+        groups: Iterable[list[Candidate]]
+        if self._judges and not said:  # claims as the model accepts them, one judgement at a time
+            groups = accepted(scored, standalone, model, self._yes_probability, seen,
+                              fallback=lambda: select(scored, hits, model, speaker_terms, topic))
+        else:  # every statement of X's is judged first: they are shown in date order
+            judged = judge(scored, standalone, model, self._yes_probability, also=said) if self._judges else None
+            if judged is not None:
+                deciding, model = judged
+                seen.best, seen.first_at = (deciding.best.probability if deciding.best else None), time.perf_counter()
+            groups = select(deciding, hits, model, speaker_terms, topic)
         glossary = Glossary.for_question(expansion, self.curated)
         claims: list[Claim] = []
         quotes: dict[int, str] = {}
         streamed = ""
+        answered: list[list[Candidate]] = []
         for group in groups:
+            answered.append(group)
+            if seen.first_at is not None and timings["first_token_s"] is None:
+                timings["first_token_s"] = round(seen.first_at - started, 3)  # the model's first judgement
             rendered = render(group[0].sentence, language, standalone, self.translator, glossary, self.checker.aliases)
             if timings["first_token_s"] is None and rendered.machine:
                 timings["first_token_s"] = round(time.perf_counter() - started, 3)
@@ -744,8 +748,17 @@ class AnswerEngine:
                     yield Event("token", streamed)
                 streamed += claim.marked() + " "
                 yield Event("token", claim.marked() + " ")
+        if seen.first_at is not None and timings["first_token_s"] is None:
+            timings["first_token_s"] = round(seen.first_at - started, 3)
+        signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
+                       answerability=round(best.probability, 4) if best else None,
+                       judge=round(seen.best, 4) if seen.best is not None else None,
+                       threshold=model.judge_threshold if seen.first_at is not None else model.threshold)
+        if not answered:
+            yield done(self._abstained(question, standalone, language, sources, timings))
+            return
         if not streamed:  # no rendering kept its facts: the sentences themselves, labelled
-            picked = [(c.hit + 1, c.sentence) for group in groups for c in group[:1]]
+            picked = [(c.hit + 1, c.sentence) for group in answered for c in group[:1]]
             header = "unrendered" if self.translator is not None else "untranslated"
             yield done(self._quotes(question, standalone, language, hits, picked, sources, timings, glossary, claims, header))
             return

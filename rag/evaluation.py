@@ -578,7 +578,8 @@ def judge_news(answer: Any, q: NewsQuestion, passages: dict[int, str]) -> dict[s
                            "abstained": answer.abstained, "mode": answer.mode, "answer": answer.answer[:600],
                            "cited": [c.article_id for c in answer.citations],
                            "claims": [c.to_dict() for c in answer.claims], "signals": answer.signals,
-                           "first_token_s": answer.timings.get("first_token_s"), "total_s": answer.timings.get("total_s")}
+                           "first_token_s": answer.timings.get("first_token_s"),
+                           "first_claim_s": answer.timings.get("first_claim_s"), "total_s": answer.timings.get("total_s")}
     if q.kind == "compare":
         covered = {outlet for outlet, ids in q.gold_by_outlet.items() if set(ids) & set(row["cited"])}
         row.update(outlets=len(q.gold_by_outlet), outlets_cited=len(covered), covered=len(covered) >= 3)
@@ -617,6 +618,7 @@ def summarize_news(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "gold_cited_when_answered": rate([r["gold_cited"] for r in answerable if not r["abstained"]]),
             "fact_in_text_when_answered": rate([r["fact_in_text"] for r in answerable if not r["abstained"]]),
             "p50_first_token_s": _median([r["first_token_s"] for r in mine]),
+            "p50_first_claim_s": _median([r.get("first_claim_s") for r in mine]),
             "p50_total_s": _median([r["total_s"] for r in mine]),
         }
     return out

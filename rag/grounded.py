@@ -24,7 +24,8 @@ rag.facts) decide what is shown.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -114,6 +115,49 @@ def judge(scored: Scored, question: str, model: AnswerabilityModel,
     return Scored(judged, scored.kind), replace(model, threshold=model.judge_threshold)
 
 
+@dataclass
+class Judging:
+    """What `accepted` saw: the best P(yes), and when the model first answered (perf_counter)."""
+
+    best: float | None = None
+    first_at: float | None = None
+    asked: int = 0
+
+
+def accepted(scored: Scored, question: str, model: AnswerabilityModel,
+             yes_probability: Callable[[str, str], float | None], seen: Judging,
+             fallback: Callable[[], list[list[Candidate]]]) -> Iterator[list[Candidate]]:
+    """The judged sentences that answer, one group (the sentence and its copies) at a time, as soon as the
+    model accepts each: the first claim can be shown after one judgement rather than after all of them.
+
+    The same sentences are judged as by `judge` (the `model.judged` best with the asked kind of answer) and
+    the same threshold decides; claims come in the order of the features' ranking, at most MAX_CLAIMS."""
+    top = [c for c in sorted(scored.candidates, key=lambda c: -c.probability)[: model.judged]
+           if c.features.get("answer_type", 1.0) >= 1.0]
+    taken: list[set[str]] = []
+    for c in top:
+        p = yes_probability(question, c.sentence)
+        if p is None:  # the backend gives no probabilities: the features decide (`fallback`)
+            yield from fallback()
+            return
+        seen.asked += 1
+        if seen.first_at is None:
+            seen.first_at = time.perf_counter()
+        seen.best = p if seen.best is None else max(seen.best, p)
+        words = _words(c.sentence)
+        if p < model.judge_threshold or any(_copies(words, w) for w in taken):
+            continue
+        taken.append(words)
+        copies = [o for o in scored.candidates if o is not c and _copies(words, _words(o.sentence))]
+        yield [Candidate(c.hit, c.index, c.sentence, c.previous, {**c.features, "judge": p}, p), *copies]
+        if len(taken) >= MAX_CLAIMS:
+            return
+
+
+def _copies(a: set[str], b: set[str]) -> bool:
+    return len(a & b) >= COPY_OVERLAP * len(a | b)
+
+
 def statements(scored: Scored, speaker_terms: Sequence[str], topic: set[str]) -> list[Candidate]:
     """For "what did X say about Y": the sentences that give X's words (quoted or reported, X named in
     them or in the sentence before) and name Y (a term of the question besides X and the verb)."""
@@ -148,7 +192,7 @@ def select(scored: Scored, hits: Sequence[Hit], model: AnswerabilityModel, speak
     groups: list[tuple[set[str], list[Candidate]]] = []
     for c in chosen:
         words = _words(c.sentence)
-        same = next((g for w, g in groups if len(w & words) >= COPY_OVERLAP * len(w | words)), None)
+        same = next((g for w, g in groups if _copies(w, words)), None)
         if same is not None:
             same.append(c)
         else:

@@ -239,3 +239,29 @@ def test_every_statement_of_the_asked_speaker_is_judged():
     asked = []
     judge(Scored([best, statement], "said"), "q?", model, lambda q, s: asked.append(s) or 0.7, also=[statement])
     assert asked == [best.sentence, statement.sentence]
+
+
+def test_accepted_sentences_come_one_judgement_at_a_time():
+    from rag.grounded import Judging, Scored, accepted
+
+    model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.6, judged=3)
+    first = candidate(0, 0, "أرسلت الصين 3200 جندي إلى المناورات الروسية.", 0.9)
+    copy = candidate(1, 0, "وأرسلت الصين 3200 جندي إلى المناورات الروسية.", 0.1)  # another outlet's copy
+    second = candidate(2, 1, "وقالت وزارة الدفاع إن المناورات تستمر أسبوعا كاملا.", 0.8)
+    weak = candidate(2, 2, "وتشارك منغوليا أيضا بعدد من الجنود في التدريبات.", 0.7)
+    asked = []
+
+    def yes(question, sentence):
+        asked.append(sentence)
+        return {first.sentence: 0.9, second.sentence: 0.65}.get(sentence, 0.2)
+
+    seen = Judging()
+    stream = accepted(Scored([first, copy, second, weak], "what"), "q?", model, yes, seen, fallback=lambda: [])
+    group = next(stream)
+    assert asked == [first.sentence]  # the first claim after one judgement
+    assert [c.hit for c in group] == [0, 1]  # with its copy in another outlet
+    rest = list(stream)
+    assert [[c.hit for c in g] for g in rest] == [[2]] and seen.best == 0.9 and seen.asked == 3
+    # a backend without probabilities: the features decide
+    fallen = list(accepted(Scored([first], "what"), "q?", model, lambda q, s: None, Judging(), fallback=lambda: [["x"]]))
+    assert fallen == [["x"]]
