@@ -28,13 +28,14 @@ from rag import load_settings  # noqa: E402
 from rag.answer import open_answer_engine  # noqa: E402
 from rag.answerability import FEATURES, MODEL_FILE, AnswerabilityModel, fit_logistic  # noqa: E402
 from rag.evaluation import answer_terms, holds_terms, load_newsqa, wilson  # noqa: E402
+from rag.language import detect_language  # noqa: E402
 
 MAX_NEAR = 0.10  # the goal for near misses answered
 
 
 def features_of(engine, question):
     result = engine.retrieve(question.question, engine.settings.k, None)
-    if engine.should_abstain(__import__("rag.language", fromlist=["x"]).detect_language(question.question), result.hits):
+    if engine.should_abstain(detect_language(question.question), result.hits):
         return []
     key = engine.key_term.find(question.question, result.hits, result.expansion)
     _, scored = engine.score(question.question, result, key)
@@ -78,7 +79,6 @@ def judge_rows(args, questions, model):
     if args.judge.exists():
         return json.loads(args.judge.read_text())
     from rag.grounded import judge
-    from rag.language import detect_language
 
     engine = open_answer_engine(load_settings(index_dir=args.index), llm="settings")
     engine.answerability = model

@@ -27,7 +27,7 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 
-from rag.answerability import AnswerabilityModel, load_model
+from rag.answerability import CROSS_LANGUAGE_OFFSET, AnswerabilityModel, load_model
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
 from rag.answerability import Candidate
 from rag.grounded import Judging, accepted, as_claim, judge, render, score_sentences, select, statements
@@ -56,11 +56,6 @@ QUOTE_RELEVANCE = 0.89
 QUOTE_RELEVANCE_COVERED = 0.86
 # --compare-outlets: sections for at most this many outlets (the "up to 5").
 COMPARE_OUTLETS = 5
-# e5 scores a question against a sentence in its own language higher than against the same
-# content in another: ~.07 for matching sentences and ~.03 for unrelated ones on aligned XQuAD
-# en/ar sentences (rag/claims.py). Without this an English photo caption inside an Arabic
-# article outranked the Arabic sentence that answers an English question.
-CROSS_LANGUAGE_OFFSET = 0.05
 # A sentence that contains the question's key term (rag.answer.KeyTerm) is preferred by this much.
 KEY_TERM_BONUS = 0.02
 

@@ -376,10 +376,6 @@ def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
     answered = [r for r in answerable if not r["abstained"]]
     citations = [ok for r in answered for ok in r["citations_ok"]]
 
-    def median(key: str) -> float | None:
-        values = [r[key] for r in rows if r.get(key) is not None]
-        return round(statistics.median(values), 3) if values else None
-
     return {
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
@@ -389,9 +385,9 @@ def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "answers_with_a_right_citation": rate([any(r["citations_ok"]) for r in answered]),
         "contains_answer": rate([bool(r["contains"]) for r in answered if r["contains"] is not None]),
         "modes": {m: sum(r["mode"] == m for r in rows) for m in ("generated", "extractive", "abstained")},
-        "p50_sources_s": median("sources_s"),
-        "p50_first_token_s": median("first_token_s"),
-        "p50_total_s": median("total_s"),
+        "p50_sources_s": _median([r.get("sources_s") for r in rows]),
+        "p50_first_token_s": _median([r.get("first_token_s") for r in rows]),
+        "p50_total_s": _median([r.get("total_s") for r in rows]),
     }
 
 
@@ -411,21 +407,30 @@ def xquad_answer_cases(query_lang: str, split: str, limit: int, data_dir: Path |
     return data, half, answerable, unanswerable
 
 
-def load_question_file(path: Path, split: str = "all") -> list[AnswerCase]:
-    """Questions in JSONL: {question, answerable, articles: [...], answers: [...], split: tune|test}."""
-    cases = []
+def _jsonl(path: Path, what: str, needs: str, build: Callable[[dict[str, Any]], Any]) -> list[Any]:
+    """`build` applied to each record of a JSONL file (None: left out); a bad line is one clear error."""
+    built = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            if split != "all" and row.get("split", "tune") != split:
-                continue
-            cases.append(AnswerCase(row["question"], bool(row["answerable"]), list(row.get("answers", [])),
-                                    list(row.get("articles", [])), path.name))
+            item = build(json.loads(line))
         except (ValueError, KeyError, TypeError) as exc:
-            raise RagError(f"{path}:{number}: bad question record ({exc}); each line needs question and answerable") from None
-    return cases
+            raise RagError(f"{path}:{number}: bad {what} record ({exc}); each line needs {needs}") from None
+        if item is not None:
+            built.append(item)
+    return built
+
+
+def load_question_file(path: Path, split: str = "all") -> list[AnswerCase]:
+    """Questions in JSONL: {question, answerable, articles: [...], answers: [...], split: tune|test}."""
+    def case(row: dict[str, Any]) -> AnswerCase | None:
+        if split != "all" and row.get("split", "tune") != split:
+            return None
+        return AnswerCase(row["question"], bool(row["answerable"]), list(row.get("answers", [])),
+                          list(row.get("articles", [])), path.name)
+
+    return _jsonl(path, "question", "question and answerable", case)
 
 
 def run_answer_cases(engine: Any, cases: list[AnswerCase], progress: Callable[[int, int], None] | None = None
@@ -510,20 +515,12 @@ class NewsQuestion:
 
 
 def load_newsqa(path: Path, split: str = "all") -> list[NewsQuestion]:
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            q = NewsQuestion(row["id"], row["lang"], row["kind"], row["q"], list(row.get("gold", [])),
-                             row.get("answer_en", ""), list(row.get("answer_ar_terms", [])),
-                             dict(row.get("gold_by_outlet", {})))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RagError(f"{path}:{number}: bad newsqa record ({exc}); each line needs id, lang, kind and q") from None
-        if split in ("all", q.split):
-            questions.append(q)
-    return questions
+    def question(row: dict[str, Any]) -> NewsQuestion | None:
+        q = NewsQuestion(row["id"], row["lang"], row["kind"], row["q"], list(row.get("gold", [])),
+                         row.get("answer_en", ""), list(row.get("answer_ar_terms", [])), dict(row.get("gold_by_outlet", {})))
+        return q if split in ("all", q.split) else None
+
+    return _jsonl(path, "newsqa", "id, lang, kind and q", question)
 
 
 def is_newsqa(path: Path) -> bool:
