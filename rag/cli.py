@@ -173,7 +173,9 @@ def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
 
     settings = load_settings(config, index_dir=index)
     why = settings.origins.get("index_dir", "the default (./index in this directory)")
-    status = {**IndexStore.open(settings.index_dir).status(), "index_from": why}
+    from rag.live.sources import freshness
+
+    status = {**IndexStore.open(settings.index_dir).status(), "index_from": why, "sources": freshness(settings.index_dir)}
     if as_json:
         _print_json(status)
         return
@@ -183,8 +185,13 @@ def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
         f"  {len(status['segments'])} segments, dense index {'+'.join(status['dense_index'])}, {status['vectors']} vectors, "
         f"{status['disk_bytes_total'] / 2**20:.1f} MiB on disk, ~{status['memory_bytes_per_chunk']:.0f} bytes resident per chunk"
     )
+    typer.echo(f"  last update {status['updated_at'] or 'never'}, newest article {status['newest_article'] or 'undated'}")
     for outlet, count in status["outlets"].items():
         typer.echo(f"  {count:6d}  {outlet}")
+    for source in status["sources"]:
+        lag = f"{source['lag_s']:.0f} s ago" if source["lag_s"] is not None else "never"
+        typer.echo(f"  source {source['url']}: last success {lag}, {source['articles_added']} articles"
+                   + (f"; last error: {source['last_error']}" if source["last_error"] else ""))
 
 
 @app.command()
@@ -561,6 +568,11 @@ def eval_answers(
         return
     for key, value in result.items():
         typer.echo(f"{key:32} {value}")
+
+
+from rag.live.cli import register as _register_live  # noqa: E402  (sources, alerts, watch, story, timeline)
+
+_register_live(app)
 
 
 def main() -> None:

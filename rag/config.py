@@ -67,6 +67,8 @@ class Settings:
     openai_model: str = "qwen2.5:1.5b"
     openai_api_key_env: str = "OPENAI_API_KEY"
     query_translation: bool = False
+    # The live archive (rag watch): seconds between two requests to one host (the per-host rate limit).
+    crawl_interval_s: float = 1.0
     # Server.
     api_key: str | None = None
     cors_origins: list[str] = field(default_factory=list)
@@ -90,6 +92,8 @@ def _coerce(name: str, value: Any, type_hint: Any) -> Any:
             return Path(value).expanduser() if value not in (None, "") else None
         if hint == "int":
             return int(value)
+        if hint == "float":
+            return float(value)
         if hint == "bool":
             if isinstance(value, bool):
                 return value

@@ -463,6 +463,7 @@ class IndexWriter:
                     else:
                         report.updated += 1
                         replaced.append(change.replaces)
+                    report.changed_ids.append(change.article.id)
                     record, chunks = self.chunker(change.article)
                     pending.append((record, chunks))
                     pending_chunks += len(chunks)

@@ -183,6 +183,10 @@ class StatusResponse(BaseModel):
     outlets: dict[str, int]
     embedder: str
     index_dir: str
+    #: freshness: the last commit, the newest article's date, each source's last success and lag
+    updated_at: str | None = None
+    newest_article: str | None = None
+    sources: list[dict[str, Any]] = []
 
 
 class ChatMessage(Body):
@@ -489,9 +493,11 @@ def swagger(request: Request) -> Any:
     return get_swagger_ui_html(openapi_url="/openapi.json", title="rag API")
 
 @native_router.get("/api/status", response_model=StatusResponse)
-def status(engine: Engine) -> dict[str, Any]:
+def status(engine: Engine, settings: Config) -> dict[str, Any]:
+    from rag.live.sources import freshness
+
     engine.retriever.refresh()
-    return engine.retriever.store.status()
+    return {**engine.retriever.store.status(), "sources": freshness(engine.retriever.store.index_dir)}
 
 @native_router.post("/api/search", response_model=SearchResponse, response_model_exclude_none=True)
 def search(body: SearchRequest, engine: Engine, settings: Config) -> dict[str, Any]:
@@ -775,7 +781,9 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host
         message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(first.get("msg", "invalid request"))
         return _error(request, 422, message, param=where or None)
 
-    for router in (native_router, openai_router, schema_router, page_router):
+    from rag.live.routes import build_router
+
+    for router in (native_router, openai_router, schema_router, page_router, build_router(authorize, _engine)):
         app.include_router(router)
     return app
 

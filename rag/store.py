@@ -147,9 +147,13 @@ class UpdateReport:
     segments_written: int = 0
     segments_merged: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    #: ids of the articles this update added or changed (for standing questions); not in `to_dict`
+    changed_ids: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("changed_ids")
+        return data
 
 
 @dataclass(frozen=True)
@@ -368,6 +372,21 @@ class IndexStore:
         chunks = self.chunks(rows)
         return [chunks[r] for r in rows if r in chunks]
 
+    def article_passages(self, article_ids: Sequence[str]) -> tuple[list[StoredChunk], np.ndarray]:
+        """The live chunks of these articles and their stored vectors (row i of the matrix is chunk i):
+        what a burst of new articles is matched against (standing questions, rag.live.alerts)."""
+        chunks: list[StoredChunk] = []
+        parts: list[np.ndarray] = []
+        for article in self.find_articles(list(article_ids)).values():
+            segment = self._by_number[article.segment]
+            positions = np.arange(article.first_pos, article.first_pos + article.n_chunks, dtype=np.int64)
+            found = self.chunks([make_row(article.segment, int(p)) for p in positions])
+            kept = [p for p in positions if make_row(article.segment, int(p)) in found]
+            chunks.extend(found[make_row(article.segment, int(p))] for p in kept)
+            parts.append(segment.vectors(np.asarray(kept, dtype=np.int64)))
+        matrix = np.concatenate(parts) if parts else np.zeros((0, self.manifest.dim), np.float32)
+        return chunks, matrix
+
     def vectors_for_keys(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by embedding key (an unchanged chunk is never embedded twice)."""
         found: dict[str, np.ndarray] = {}
@@ -491,6 +510,7 @@ class IndexStore:
             "index_dir": str(self.index_dir),
             "generation": m.generation,
             "updated_at": m.updated_at,
+            "newest_article": self.newest_date(),
             "segments": [
                 {"name": r.name, "chunks": r.chunks, "deleted_chunks": r.deleted_chunks, "dense": r.dense} for r in m.segments
             ],
@@ -502,6 +522,16 @@ class IndexStore:
             # copy of an 8-bit segment, the postings and the docstore are memory-mapped / paged by the OS.
             "memory_bytes_per_chunk": round(resident / max(m.chunks, 1), 1),
         }
+
+    def newest_date(self) -> str | None:
+        """The newest publication date among live articles (how fresh the archive is)."""
+        newest: str | None = None
+        for segment in self.segments:
+            for ord_, date in segment.db.execute("SELECT ord, date FROM articles WHERE date IS NOT NULL ORDER BY date DESC"):
+                if not segment.is_deleted(ord_):
+                    newest = max(newest or date, date)
+                    break
+        return newest
 
     def warm(self, skip: set[str] | None = None) -> set[str]:
         """Read the files that searches touch page by page (postings, float vectors, columns, story

@@ -1,0 +1,193 @@
+"""The live archive on the native HTTP API: sources, alerts (with a stream of new matches), stories, timelines.
+
+The same operations as `rag sources/alerts/story/timeline`, with the same validation and shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from rag.errors import FilterError, RagError
+
+
+class SourceRequest(BaseModel):
+    url: str = Field(..., max_length=2000)
+    outlet: str | None = Field(None, max_length=200)
+    every: str = Field("10m", max_length=20)
+
+
+class AlertRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=2000)
+    outlet: str | None = Field(None, max_length=200)
+    since: str | None = Field(None, max_length=40)
+    webhook: str | None = Field(None, max_length=2000)
+
+
+#: how often the alert stream looks for new matches, and sends a keep-alive comment
+STREAM_POLL_S = 1.0
+
+
+def build_router(authorize: Any, engine_of: Any) -> APIRouter:
+    router = APIRouter(dependencies=[Depends(authorize)], tags=["live"])
+
+    def index_dir(request: Request):
+        return request.app.state.settings.index_dir
+
+    @router.get("/api/sources")
+    def list_sources(request: Request) -> list[dict[str, Any]]:
+        from rag.live.sources import SourceBook
+
+        book = SourceBook(index_dir(request))
+        try:
+            return [s.to_dict() for s in book.all()]
+        finally:
+            book.close()
+
+    @router.post("/api/sources")
+    def add_source(body: SourceRequest, request: Request) -> dict[str, Any]:
+        from rag.live.sources import SourceBook, parse_duration
+
+        book = SourceBook(index_dir(request))
+        try:
+            return book.add(body.url, body.outlet, _valid(parse_duration, body.every)).to_dict()
+        except RagError as exc:
+            raise HTTPException(422, str(exc)) from None
+        finally:
+            book.close()
+
+    @router.get("/api/alerts")
+    def list_alerts(request: Request) -> list[dict[str, Any]]:
+        from rag.live.alerts import AlertBook
+
+        book = AlertBook(index_dir(request))
+        try:
+            counts = book.counts()
+            return [{**a.to_dict(), "matches": counts.get(a.id, (0, None))[0]} for a in book.all()]
+        finally:
+            book.close()
+
+    @router.post("/api/alerts")
+    def add_alert(body: AlertRequest, request: Request) -> dict[str, Any]:
+        from rag.live.alerts import AlertBook
+
+        book = AlertBook(index_dir(request))
+        try:
+            return book.add(body.question, body.outlet, body.since, body.webhook).to_dict()
+        except (RagError, FilterError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        finally:
+            book.close()
+
+    @router.get("/api/alerts/matches")
+    def alert_matches(request: Request, after: int = Query(0, ge=0), alert_id: int | None = Query(None, ge=1),
+                      limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        """Matches after the cursor `after` (a match's `seq`); `cursor` is the value to send next time."""
+        from rag.live.alerts import AlertBook
+
+        book = AlertBook(index_dir(request))
+        try:
+            matches = [m.to_dict() for m in book.matches(alert_id, after, limit)]
+        finally:
+            book.close()
+        return {"matches": matches, "cursor": matches[-1]["seq"] if matches else after}
+
+    @router.get("/api/alerts/stream")
+    async def alert_stream(request: Request, after: int = Query(0, ge=0), alert_id: int | None = Query(None, ge=1)) -> StreamingResponse:
+        """Server-sent events: each new match as `event: match` (its `seq` as the event id, so a client
+        reconnects with Last-Event-ID), a keep-alive comment otherwise."""
+        from rag.live.alerts import AlertBook
+
+        start = _last_event_id(request.headers.get("last-event-id"), after)
+        directory = index_dir(request)
+
+        async def events() -> AsyncIterator[str]:
+            cursor = start
+            while not await request.is_disconnected():
+                book = AlertBook(directory)
+                try:
+                    found = book.matches(alert_id, cursor, 100)
+                finally:
+                    book.close()
+                for m in found:
+                    cursor = m.seq
+                    yield f"id: {m.seq}\nevent: match\ndata: {json.dumps(m.to_dict(), ensure_ascii=False)}\n\n"
+                if not found:
+                    yield ": keep-alive\n\n"
+                    await asyncio.sleep(STREAM_POLL_S)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/api/alerts/{alert_id}")
+    def show_alert(alert_id: int, request: Request, after: int = Query(0, ge=0)) -> dict[str, Any]:
+        from rag.live.alerts import AlertBook
+
+        book = AlertBook(index_dir(request))
+        try:
+            alert = book.get(alert_id)
+            if alert is None:
+                raise HTTPException(404, f"no alert {alert_id}; GET /api/alerts lists them")
+            return {**alert.to_dict(), "matches": [m.to_dict() for m in book.matches(alert_id, after, 1000)]}
+        finally:
+            book.close()
+
+    @router.delete("/api/alerts/{alert_id}")
+    def remove_alert(alert_id: int, request: Request) -> dict[str, Any]:
+        from rag.live.alerts import AlertBook
+
+        book = AlertBook(index_dir(request))
+        try:
+            if not book.remove(alert_id):
+                raise HTTPException(404, f"no alert {alert_id}; GET /api/alerts lists them")
+        finally:
+            book.close()
+        return {"removed": alert_id}
+
+    @router.get("/api/stories/{story_id:path}")
+    def story(story_id: str, request: Request) -> dict[str, Any]:
+        from rag.live.timeline import story_timeline
+
+        retriever = engine_of(request).retriever
+        retriever.refresh()
+        found = story_timeline(retriever.store, story_id)
+        if found is None:
+            raise HTTPException(404, f"no story or article {story_id!r}; search results give story ids")
+        return found.to_dict()
+
+    @router.get("/api/timeline")
+    def timeline(request: Request, subject: str = Query(..., min_length=1, max_length=200), since: str | None = None,
+                 until: str | None = None, outlet: str | None = None) -> dict[str, Any]:
+        from rag.live.timeline import subject_timeline
+        from rag.store import Filters
+
+        retriever = engine_of(request).retriever
+        try:
+            filters = Filters.parse(outlet, since, until)
+            retriever.refresh()
+            if filters.outlet:
+                retriever.store.resolve_outlet(filters.outlet)
+        except FilterError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return subject_timeline(retriever, subject, filters).to_dict()
+
+    return router
+
+
+def _valid(parse: Any, value: str) -> Any:
+    try:
+        return parse(value)
+    except RagError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _last_event_id(header: str | None, default: int) -> int:
+    try:
+        return max(default, int(header)) if header else default
+    except ValueError:
+        return default
