@@ -378,11 +378,36 @@ def serve(
     llm: LlmOpt = None,
     index: IndexOpt = None,
     config: ConfigOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Also keep the index current in this process (`rag watch`: folder + sources + alerts).")] = False,
+    corpus: CorpusOpt = None,
 ) -> None:
     """HTTP backend: OpenAI-compatible /v1/chat/completions, native /api/*, chat page at /."""
     from rag.server import serve as run_server
 
-    run_server(load_settings(config, index_dir=index, llm=llm), host=host, port=port, insecure=insecure)
+    settings = load_settings(config, index_dir=index, llm=llm, corpus_dir=corpus)
+    watcher = _start_watcher(settings) if watch else None
+    try:
+        run_server(settings, host=host, port=port, insecure=insecure)
+    finally:
+        if watcher is not None:
+            watcher.stop.set()
+
+
+def _start_watcher(settings: Any) -> Any:
+    """`rag serve --watch`: one process for a single box. The first update runs before the server opens
+    the index (so an empty index directory works); then the watcher runs in a thread beside the server,
+    which answers from each new generation as it is committed."""
+    import threading
+
+    from rag.live.alerts import AlertRunner
+    from rag.live.cli import _print_event, corpus_for_watch
+    from rag.live.watch import Watcher
+
+    corpus = corpus_for_watch(settings)
+    Watcher(settings, corpus, watch_folders=False, on_event=_print_event(False)).run_once()
+    watcher = Watcher(settings, corpus, on_event=_print_event(False), after_update=AlertRunner(settings))
+    threading.Thread(target=watcher.run, name="rag-watch", daemon=True).start()
+    return watcher
 
 
 articles_app = typer.Typer(help="List, show and remove indexed articles.", no_args_is_help=True)

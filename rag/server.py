@@ -185,6 +185,7 @@ class StatusResponse(BaseModel):
     index_dir: str
     #: freshness: the last commit, the newest article's date, each source's last success and lag
     updated_at: str | None = None
+    oldest_article: str | None = None
     newest_article: str | None = None
     sources: list[dict[str, Any]] = []
 

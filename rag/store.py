@@ -510,7 +510,7 @@ class IndexStore:
             "index_dir": str(self.index_dir),
             "generation": m.generation,
             "updated_at": m.updated_at,
-            "newest_article": self.newest_date(),
+            **dict(zip(("oldest_article", "newest_article"), self.date_range())),
             "segments": [
                 {"name": r.name, "chunks": r.chunks, "deleted_chunks": r.deleted_chunks, "dense": r.dense} for r in m.segments
             ],
@@ -523,15 +523,16 @@ class IndexStore:
             "memory_bytes_per_chunk": round(resident / max(m.chunks, 1), 1),
         }
 
-    def newest_date(self) -> str | None:
-        """The newest publication date among live articles (how fresh the archive is)."""
-        newest: str | None = None
+    def date_range(self) -> tuple[str | None, str | None]:
+        """The oldest and newest publication dates among live articles (what the archive spans, how fresh it is)."""
+        ends: list[str] = []
         for segment in self.segments:
-            for ord_, date in segment.db.execute("SELECT ord, date FROM articles WHERE date IS NOT NULL ORDER BY date DESC"):
-                if not segment.is_deleted(ord_):
-                    newest = max(newest or date, date)
-                    break
-        return newest
+            for order in ("ASC", "DESC"):
+                for ord_, date in segment.db.execute(f"SELECT ord, date FROM articles WHERE date IS NOT NULL ORDER BY date {order}"):
+                    if not segment.is_deleted(ord_):
+                        ends.append(date)
+                        break
+        return (min(ends), max(ends)) if ends else (None, None)
 
     def warm(self, skip: set[str] | None = None) -> set[str]:
         """Read the files that searches touch page by page (postings, float vectors, columns, story

@@ -129,6 +129,7 @@ def subject_timeline(retriever, subject: str, filters: Filters | None = None) ->
     rows, _ = store.lexical_search(terms, MAX_SUBJECT_CHUNKS, filters)
     chunks = store.chunks(rows)
     seen: set[str] = set()
+    reported: set[str] = set()
     per_day: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # day → outlet → stories
     first_of_story: dict[tuple[str, str], object] = {}
     rank: dict[tuple[str, str], int] = {}  # the story's best BM25 rank that day: ties go to the most on-subject
@@ -137,7 +138,8 @@ def subject_timeline(retriever, subject: str, filters: Filters | None = None) ->
         if chunk is None or chunk.article_id in seen or _held(groups, f"{chunk.title}\n{chunk.text}") < SUBJECT_COVERAGE:
             continue
         seen.add(chunk.article_id)
-        if not chunk.date:
+        reported.add(chunk.outlet)
+        if not chunk.date:  # it reported the subject, on a day the archive does not know
             result.undated += 1
             continue
         day = chunk.date[:10]
@@ -155,5 +157,5 @@ def subject_timeline(retriever, subject: str, filters: Filters | None = None) ->
         leading = min(reach, key=lambda s: (-reach[s], rank[(day, s)]))
         lead = first_of_story[(day, leading)]
         result.days.append(Day(day, {o: len(s) for o, s in sorted(outlets.items())}, lead.title, lead.url, lead.article_id))
-    result.not_reported_by = sorted(set(store.outlet_names()) - set(result.first_by_outlet))
+    result.not_reported_by = sorted(set(store.outlet_names()) - reported)
     return result
