@@ -175,7 +175,9 @@ def test_the_page_shows_the_archive_filters_translations_followed_questions_and_
         page.fill("#subject", "لافروف")
         page.click("#tlgo")
         page.wait_for_selector("#chart svg rect", timeout=20_000)
-        assert page.locator("#chart svg rect").count() >= 1 and "not reported by" in page.inner_text("#chart")
+        chart = page.inner_text("#chart")
+        assert page.locator("#chart svg rect").count() == 2 and "Al Jazeera" in chart  # the two dated reports
+        assert "3 undated, not charted" in chart and "not reported by" not in chart  # every outlet reported Lavrov
         page.screenshot(path=str(tmp_path / "desktop.png"), full_page=True)
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.goto(base + "/")
