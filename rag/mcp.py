@@ -130,6 +130,33 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
             raise LookupError(f"no article {article_id!r} in the index; use an article_id from search_articles")
         return {**article.to_dict(), "text": store.article_text(article_id)}
 
+    @server.tool(description="Day by day, which outlets reported about a subject (a name, a place, an event): "
+                             "{days: [{date, outlets: {name: count}, headline, url}], first_by_outlet, not_reported_by}.")
+    @user_errors
+    def timeline(subject: str, since: str | None = None, until: str | None = None, outlet: str | None = None) -> dict[str, Any]:
+        from rag.live.timeline import subject_timeline
+
+        check_question(settings, subject, None, "subject")
+        filters = Filters.parse(outlet, since, until)
+        retriever = engines.retriever
+        retriever.refresh()
+        if filters.outlet:
+            retriever.store.resolve_outlet(filters.outlet)
+        return subject_timeline(retriever, subject, filters).to_dict()
+
+    @server.tool(description="A story's timeline (a story_id from search_articles, or an article_id): first report, "
+                             "every copy and update by outlet and date, headline changes, speakers, not_reported_by.")
+    @user_errors
+    def story(story_id: str) -> dict[str, Any]:
+        from rag.live.timeline import story_timeline
+
+        retriever = engines.retriever
+        retriever.refresh()
+        found = story_timeline(retriever.store, story_id)
+        if found is None:
+            raise LookupError(f"no story or article {story_id!r}; use a story_id or article_id from search_articles")
+        return found.to_dict()
+
     @server.tool(description="The outlets in the index, with how many articles each has.")
     def list_outlets() -> dict[str, Any]:
         store = engines.retriever.store

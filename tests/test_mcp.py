@@ -22,7 +22,7 @@ from rag.indexing import IndexWriter  # noqa: E402
 from conftest import ROOT  # noqa: E402
 from helpers import write_article  # noqa: E402
 
-TOOLS = {"search_articles", "ask", "get_article", "list_outlets"}
+TOOLS = {"search_articles", "ask", "get_article", "list_outlets", "timeline", "story"}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,10 @@ async def _exercise(client) -> None:
     assert {"answer", "citations", "abstained"} <= set(answer)
     bad = await client.call_tool("search_articles", {"query": "x", "since": "soon"})
     assert bad.is_error and "since" in bad.content[0].text
+    timeline = _payload(await client.call_tool("timeline", {"subject": "الرقة"}))
+    assert [d["date"] for d in timeline["days"]] == ["2016-03-01"] and timeline["not_reported_by"] == ["Al Jazeera"]
+    story = _payload(await client.call_tool("story", {"story_id": "a"}))
+    assert story["first_report"]["article_id"] == "a" and story["not_reported_by"] == ["Al Jazeera"]
     missing = await client.call_tool("get_article", {"article_id": "nope"})
     assert missing.is_error and "no article" in missing.content[0].text
 

@@ -51,7 +51,7 @@ def test_tools_list_is_valid(server_command):
     from mcp.types import ListToolsResult
 
     listed = ListToolsResult.model_validate(run(server_command, "--method", "tools/list"))
-    assert {t.name for t in listed.tools} == {"search_articles", "ask", "get_article", "list_outlets"}
+    assert {t.name for t in listed.tools} == {"search_articles", "ask", "get_article", "list_outlets", "timeline", "story"}
     for tool in listed.tools:
         assert tool.description and tool.input_schema["type"] == "object"
 
@@ -66,6 +66,10 @@ def test_tools_list_is_valid(server_command):
     ("get_article", ["article_id=a"], True),
     ("get_article", ["article_id=nope"], False),
     ("list_outlets", [], True),
+    ("timeline", ["subject=الرقة"], True),
+    ("timeline", ["subject=الرقة", "since=soon"], False),
+    ("story", ["story_id=a"], True),
+    ("story", ["story_id=nope"], False),
 ])
 def test_every_tool_valid_and_invalid(server_command, name, args, ok):
     from mcp.types import CallToolResult
