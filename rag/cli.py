@@ -490,7 +490,7 @@ def mcp(
     index: IndexOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """MCP server (tools search_articles, ask, get_article, list_outlets) over stdio, or HTTP with --http."""
+    """MCP server (tools search_articles, ask, get_article, list_outlets, timeline, story) over stdio, or HTTP with --http."""
     from rag.mcp import run_mcp
 
     run_mcp(load_settings(config, index_dir=index, llm=llm), http=http, host=host, port=port, insecure=insecure)
