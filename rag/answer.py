@@ -393,7 +393,7 @@ class KeyTerm:
         aliases: dict[str, set[str]] = {}
         for match in expansion.aliases:
             for fold in lexical_tokens(match.name):
-                aliases.setdefault(fold, set()).update(lexical_tokens(match.surface), match.variants)
+                aliases.setdefault(fold, set()).update(lexical_tokens(match.alias), match.variants)
         passage_words = set().union(*(lexical_tokens(h.chunk.text) for h in hits)) if hits else set()
         frequencies = self.retriever.store.term_frequencies(lexical_tokens(question) + expansion.lexical_terms)
         candidates = []

@@ -446,9 +446,16 @@ def _text_reader(base: Path, path: Path, detector: OutletDetector) -> list[Artic
     return [_read_text_file(base, path, detector)]
 
 
-# Readers by file suffix; plugins add theirs (e.g. ".html") through the "rag.readers" entry points.
+def _html_reader(base: Path, path: Path, detector: OutletDetector) -> list[Article | CorpusError]:
+    from rag.html import read_html  # a built-in like a plugin: imported when an .html file is read
+
+    return read_html(base, path, detector)
+
+
+# Readers by file suffix; plugins add theirs through the "rag.readers" entry points.
 READERS.register(".txt", _text_reader, *(TEXT_SUFFIXES - {".txt"}))
 READERS.register(".jsonl", _read_record_file, *(RECORD_SUFFIXES - {".jsonl"}))
+READERS.register(".html", _html_reader, ".htm")
 
 
 def iter_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) -> Iterator[Article | CorpusError]:
@@ -472,6 +479,3 @@ def read_corpus(root: Path, outlets: Mapping[str, Sequence[str]] | None = None) 
     for item in iter_corpus(root, outlets):
         (articles if isinstance(item, Article) else errors).append(item)
     return articles, errors
-
-
-from rag import html as _html  # noqa: E402,F401  (registers the .html/.htm reader)

@@ -126,20 +126,26 @@ class SentenceTransformerEmbedder:
 
 
 class HashEmbedder:
-    """Bag of hashed words (signed feature hashing), L2-normalised: for benchmarks and tests only."""
+    """Bag of hashed words (the lexical tokens, counted), L2-normalised: for benchmarks and tests only
+    (the tests use this one too, tests/helpers.py)."""
 
     def __init__(self, dim: int = 384) -> None:
         if not 8 <= dim <= 4096:
             raise ModelError(f"hash embedder dimension {dim} is out of range; use hash:<8..4096>, e.g. hash:384")
         self.dim = dim
-        self.id = f"hash:{dim}"
+
+    @property
+    def id(self) -> str:
+        return f"hash:{self.dim}"
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
+        from rag.language import lexical_tokens  # the words BM25 sees: Arabic normalised, stopwords out
+
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in text.lower().split() or ["<empty>"]:
+            for word in lexical_tokens(text) or ["<empty>"]:
                 code = zlib.crc32(word.encode("utf-8"))
-                out[row, code % self.dim] += 1.0 if code & 0x80000000 else -1.0
+                out[row, code % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms

@@ -217,10 +217,10 @@ def evaluate_names(
         names = latin_names(english)  # as a question's names are found: words, and runs of them
         ranked = {name: expander.match(name, retriever.store, k=3) for name in names}
         for k in hits:
-            predicted = {t for matches in ranked.values() for m in matches[:k] for t in (m.term, *m.variants, *lexical_tokens(m.surface))}
+            predicted = {t for matches in ranked.values() for m in matches[:k] for t in (m.term, *m.variants, *lexical_tokens(m.alias))}
             hits[k] += all(forms & predicted for forms in targets)
         if len(examples) < 12:
-            examples.append({"english": english, "arabic": arabic, "top3": {w: [m.surface for m in ms] for w, ms in ranked.items()}})
+            examples.append({"english": english, "arabic": arabic, "top3": {w: [m.alias for m in ms] for w, ms in ranked.items()}})
     n = in_vocabulary or 1
     result: dict[str, Any] = {
         "pairs": len(pairs),

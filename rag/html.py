@@ -12,7 +12,6 @@ from pathlib import Path
 from rag.corpus import MAX_ARTICLE_BYTES, Article, build_article, decode_bytes
 from rag.errors import CorpusError
 from rag.outlets import OutletDetector
-from rag.registry import READERS
 
 
 def page_record(html: str, detector: OutletDetector) -> dict[str, str | None] | None:
@@ -50,5 +49,3 @@ def read_html(base: Path, path: Path, detector: OutletDetector) -> list[Article 
     rel = path.relative_to(base)
     return [build_article(record, default_id=rel.with_suffix("").as_posix(), source_path=str(rel), detector=detector, where=where)]
 
-
-READERS.register(".html", read_html, ".htm")

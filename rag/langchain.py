@@ -95,7 +95,7 @@ class RagRetriever(BaseRetriever):
             if hit.speaker and hit.quote_type in ("direct", "reported", "mention"):
                 metadata.update(speaker=hit.speaker, quote_type=hit.quote_type)
             if result.expansion.aliases:
-                metadata["aliases"] = {a.name: a.surface for a in result.expansion.aliases}
+                metadata["aliases"] = {a.name: a.alias for a in result.expansion.aliases}
             documents.append(Document(page_content=c.text, metadata=metadata, id=c.chunk_id))
         return documents
 

@@ -82,23 +82,25 @@ SPAN_THRESHOLD = 0.8  # a phrase below this is shown by --explain but not used
 MAX_VARIANTS = 6  # inflections of a matched alias also searched (امريكي → امريكيين, امريكيه)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AliasMatch:
-    name: str
-    term: str  # lexical (normalised, article-stripped) form, as BM25 sees it
-    surface: str  # as written in the corpus
-    score: float
-    skeleton: float
-    embedding: float
-    freq: int
-    source: str = "corpus"
-    translation: float = 0.0  # word-encoder similarity (translated names)
+    """One Arabic spelling of a Latin name, with the evidence for it — the fields `--explain` prints."""
+
+    name: str  # the name as the question writes it
+    alias: str  # the Arabic form as written in the corpus (a word or a phrase)
+    term: str  # its lexical form (normalised, article stripped), as BM25 sees it
+    score: float  # the match score the aliases are ranked and kept by
+    skeleton: float  # consonant-skeleton similarity of name and alias (a transliteration's sound)
+    embedding: float  # e5 similarity of name and alias
+    freq: int  # how often the index holds the term
+    source: str = "corpus"  # corpus | curated | geonames
+    translation: float = 0.0  # word-encoder similarity (a translated name: Germany → ألمانيا)
     variants: list[str] = field(default_factory=list)  # other inflections in the corpus (lexical terms)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "alias": self.surface,
+            "alias": self.alias,
             "score": round(self.score, 3),
             "skeleton": round(self.skeleton, 3),
             "embedding": round(self.embedding, 3),
@@ -330,7 +332,8 @@ class NameExpander:
     def match(self, name: str, store: IndexStore, k: int = 3) -> list[AliasMatch]:
         """The best Arabic forms for one Latin name, best first (curated ones first of all)."""
         matches = [
-            AliasMatch(name, " ".join(lexical_tokens(form)), form, 1.0, 1.0, 1.0, 0, "curated")
+            AliasMatch(name=name, alias=form, term=" ".join(lexical_tokens(form)), score=1.0, skeleton=1.0, embedding=1.0,
+                       freq=0, source="curated")
             for form in self.curated.forms_for(name)
         ]
         if name.isupper() and len(name) <= 5:
@@ -383,7 +386,8 @@ class NameExpander:
             transliterated = w_skeleton * skeleton + w_embedding * embedding + w_freq * frequency
             translated_score = TRANSLATION_WEIGHT * translation_similarity + w_freq * frequency  # the sound does not carry over
             score = float(max(transliterated, translated_score))
-            matches.append(AliasMatch(name, term, surface, score, skeleton, float(embedding), freq, translation=float(translation_similarity)))
+            matches.append(AliasMatch(name=name, alias=surface, term=term, score=score, skeleton=skeleton, embedding=float(embedding),
+                                      freq=freq, translation=float(translation_similarity)))
         return matches
 
     def _learned_span(self, span: str, store: IndexStore, aliases: AliasIndex) -> list[AliasMatch]:
@@ -440,8 +444,8 @@ class NameExpander:
             translated = SPAN_WEIGHTS[0] * coverage[phrase] + SPAN_WEIGHTS[1] * translation_similarity
             score = max(transliterated, translated) - SPAN_EXTRA_WORD_PENALTY * extra_words
             matches.append(
-                AliasMatch(span, " ".join(lexical_tokens(phrase)), phrase, score, coverage[phrase], e5_similarity, counts[phrase],
-                           translation=translation_similarity)
+                AliasMatch(name=span, alias=phrase, term=" ".join(lexical_tokens(phrase)), score=score, skeleton=coverage[phrase],
+                           embedding=e5_similarity, freq=counts[phrase], translation=translation_similarity)
             )
         return matches
 
@@ -461,7 +465,8 @@ class NameExpander:
                     best = (count, form)
         if best is None:
             return []
-        return [AliasMatch(name, " ".join(lexical_tokens(best[1])), best[1], 1.0, 1.0, 1.0, best[0], "geonames")]
+        return [AliasMatch(name=name, alias=best[1], term=" ".join(lexical_tokens(best[1])), score=1.0, skeleton=1.0, embedding=1.0,
+                           freq=best[0], source="geonames")]
 
     def expand(self, query: str, store: IndexStore) -> Expansion:
         expansion = Expansion()
@@ -477,11 +482,11 @@ class NameExpander:
             if " " in name:
                 covered.update(name.split())
             for match in best[:1]:
-                forms = [match.surface, *self.curated.variants_of(match.surface)]
+                forms = [match.alias, *self.curated.variants_of(match.alias)]
                 for form in forms:
                     expansion.lexical_terms.extend(lexical_tokens(form))
                 expansion.lexical_terms.extend(match.variants)
-                replacements[name] = match.surface
+                replacements[name] = match.alias
                 expansion.aliases.append(match)
         if replacements:
             rewritten = query

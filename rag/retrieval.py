@@ -278,7 +278,7 @@ def _rerank_for_news(candidates: list[Hit], news: NewsQuestion, expansion: Expan
     aliases: dict[str, list[str]] = {}
     for alias in expansion.aliases:
         terms = aliases.setdefault(alias.name, [])
-        terms.extend([*lexical_tokens(alias.surface), *alias.term.split(), *alias.variants])
+        terms.extend([*lexical_tokens(alias.alias), *alias.term.split(), *alias.variants])
     if news.speaker:
         news.speaker_terms = terms_for(news.speaker, aliases)
         for hit in head:

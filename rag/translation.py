@@ -57,7 +57,7 @@ class Glossary:
     def for_question(cls, expansion: "Expansion", curated: dict[str, list[str]] | None = None) -> "Glossary":
         glossary = cls()
         for match in expansion.aliases:  # the question's spelling wins: the user wrote "Raqqa"
-            glossary.add(match.surface, match.name)
+            glossary.add(match.alias, match.name)
             for variant in match.variants:
                 glossary.names.setdefault(variant, match.name)
         for name, forms in (curated or {}).items():

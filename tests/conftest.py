@@ -5,10 +5,7 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
-SAMPLE_CORPUS = ROOT / "examples" / "corpus"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import HashEmbedder, write_article  # noqa: E402
 

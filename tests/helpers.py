@@ -6,41 +6,36 @@ The real default model is exercised in tests marked `slow`.
 
 from __future__ import annotations
 
-import hashlib
 import time
+from pathlib import Path
 
 import numpy as np
 
-from rag.language import lexical_tokens
+from rag.embeddings import HashEmbedder as ProductHashEmbedder
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SAMPLE_CORPUS = ROOT / "examples" / "corpus"
 
 
-class HashEmbedder:
+class HashEmbedder(ProductHashEmbedder):
+    """The product's hash embedder (rag.embeddings, `hash:<dim>`) at 64 dimensions, counting its calls and
+    optionally slow (`delay`), so tests can see what an update embedded."""
+
     id = "test:hash-64"
-    dim = 64
 
     def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(64)
         self.delay = delay
         self.calls = 0
         self.embedded = 0
-
-    def _vector(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for token in lexical_tokens(text) or ["<empty>"]:
-            v[int(hashlib.md5(token.encode()).hexdigest(), 16) % self.dim] += 1.0
-        return v / np.linalg.norm(v)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         self.calls += 1
         self.embedded += len(texts)
         if self.delay:
             time.sleep(self.delay)
-        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts])
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
+        return super().embed_passages(list(texts)) if texts else np.zeros((0, self.dim), np.float32)
 
 
 class HashWordEncoder(HashEmbedder):

@@ -14,7 +14,7 @@ from rag.indexing import IndexWriter
 from rag.store import IndexStore
 from rag.translation import Glossary, QueryTranslator
 
-from conftest import SAMPLE_CORPUS
+from helpers import SAMPLE_CORPUS
 
 pytestmark = pytest.mark.slow
 RAQQA_AR = "ماذا قال لافروف عن الرقة؟"

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
-from conftest import SAMPLE_CORPUS
+from helpers import SAMPLE_CORPUS
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow
@@ -104,7 +104,7 @@ def test_settings_are_found_from_any_directory(tmp_path, monkeypatch):
 def test_distribution_name_is_not_the_taken_one():
     import tomllib
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["name"] != "rag" and project["scripts"]["rag"] == "rag.cli:main"

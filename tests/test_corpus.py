@@ -7,7 +7,7 @@ from rag.corpus import clean_text, iter_corpus, parse_date, read_corpus
 from rag.errors import CorpusError
 from rag.outlets import UNKNOWN, OutletDetector
 
-from conftest import SAMPLE_CORPUS
+from helpers import SAMPLE_CORPUS
 
 
 def test_sample_corpus_is_attributed_honestly():

@@ -153,7 +153,7 @@ def test_quote_first_claims_are_whole_sentences_of_their_passages(sample_store):
     answer = events[-1].answer
     kept = [c for c in answer.claims if c.kept]
     assert kept and answer.mode == "generated" and not answer.abstained
-    from conftest import SAMPLE_CORPUS
+    from helpers import SAMPLE_CORPUS
 
     articles = " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in SAMPLE_CORPUS.rglob("*.*"))
     for claim in kept:

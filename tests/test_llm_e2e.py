@@ -14,7 +14,7 @@ import cli
 from rag import load_settings, update_index
 from rag.llms import default_model_path
 
-from conftest import SAMPLE_CORPUS
+from helpers import SAMPLE_CORPUS
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 # Read at import, before the isolation fixture points XDG_CACHE_HOME at a temporary folder.

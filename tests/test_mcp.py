@@ -19,7 +19,7 @@ from mcp.client.stdio import StdioServerParameters  # noqa: E402
 from rag.embeddings import load_embedder  # noqa: E402
 from rag.indexing import IndexWriter  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from helpers import ROOT  # noqa: E402
 from helpers import write_article  # noqa: E402
 
 TOOLS = {"search_articles", "ask", "get_article", "list_outlets", "timeline", "story"}

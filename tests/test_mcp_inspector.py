@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from helpers import write_article
 from rag.embeddings import load_embedder
 from rag.indexing import IndexWriter

@@ -81,11 +81,11 @@ def test_alias_matching_on_fixture_corpus(tmp_path):
     stored = set(store.vocabulary.vectors()[0])
     assert {"لافروف", "رقه", "برلمان", "اسواق"} <= stored
     expander = NameExpander(embedder, CuratedAliases(), word_encoder=word_encoder)
-    assert expander.match("Lavrov", store)[0].surface == "لافروف"
-    assert expander.match("Raqqa", store)[0].surface == "الرقة"
-    assert expander.match("Idlib", store)[0].surface == "إدلب"
+    assert expander.match("Lavrov", store)[0].alias == "لافروف"
+    assert expander.match("Raqqa", store)[0].alias == "الرقة"
+    assert expander.match("Idlib", store)[0].alias == "إدلب"
     aleppo = expander.match("Aleppo", store)
-    assert aleppo[0].surface == "حلب"  # not إدلب, the near miss
+    assert aleppo[0].alias == "حلب"  # not إدلب, the near miss
     expansion = expander.expand("What did Lavrov say about Raqqa?", store)
     assert {"لافروف", "رقه"} <= set(expansion.lexical_terms)
     assert [a.name for a in expansion.aliases] == ["Lavrov", "Raqqa"]
@@ -95,7 +95,7 @@ def test_alias_matching_on_fixture_corpus(tmp_path):
     assert law.term == "قانون" and law.skeleton < 0.3 and law.translation > 0.5
     # A multi-word name is matched as a phrase of the corpus, without the verb before it.
     sergei = expander.match("Sergei Lavrov", store)[0]
-    assert sergei.surface == "سيرغي لافروف" and sergei.score >= expander.span_threshold
+    assert sergei.alias == "سيرغي لافروف" and sergei.score >= expander.span_threshold
     # A matched alias brings its inflections in the corpus along.
     assert "برلمانيين" in expander.match("Parliament", store)[0].variants
 
@@ -178,8 +178,8 @@ def test_index_without_word_vectors_still_matches_by_skeleton(tmp_path):
     _, store = _names_index(tmp_path)  # built without a word encoder, like a format-3 index
     assert store.vocabulary.vectors() == ([], None)
     expander = NameExpander(HashEmbedder(), CuratedAliases(), word_encoder=HashWordEncoder())
-    assert expander.match("Lavrov", store)[0].surface == "لافروف"
-    assert expander.match("Raqqa", store)[0].surface == "الرقة"
+    assert expander.match("Lavrov", store)[0].alias == "لافروف"
+    assert expander.match("Raqqa", store)[0].alias == "الرقة"
 
 
 def test_name_candidate_vectors_persist_between_processes(tmp_path):
@@ -198,7 +198,7 @@ def test_name_candidate_vectors_persist_between_processes(tmp_path):
     assert embedded and encoded
     second = fresh_expander().expand("What did Lavrov say about Raqqa?", IndexStore.open(tmp_path / "idx"))
     assert (embedder.embedded, words.embedded) == (embedded, encoded)  # all read from the cache
-    assert [a.surface for a in second.aliases] == [a.surface for a in first.aliases]
+    assert [a.alias for a in second.aliases] == [a.alias for a in first.aliases]
 
 
 def test_one_update_embeds_a_term_once_across_its_segments(tmp_path, monkeypatch):

@@ -270,7 +270,7 @@ def test_known_place_names_beat_a_common_word_with_the_same_consonants(tmp_path)
     ] + [{"id": "r", "title": "الرقة", "text": "تقدمت القوات في مدينة الرقة شمال سوريا.", "outlet": "X"}]
     _, store = _index(tmp_path, records)
     match = NameExpander(HashEmbedder(), CuratedAliases()).match("Raqqa", store)[0]
-    assert (match.surface, match.source) == ("الرقة", "geonames")
+    assert (match.alias, match.source) == ("الرقة", "geonames")
 
 
 def test_outlets_quoting_the_speaker_in_different_words_are_pointed_out(tmp_path, monkeypatch):

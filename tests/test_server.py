@@ -19,7 +19,7 @@ from rag.server import create_app
 from rag.indexing import IndexWriter
 from rag.store import IndexStore
 
-from conftest import SAMPLE_CORPUS
+from helpers import SAMPLE_CORPUS
 from helpers import write_article
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from rag.retrieval import Retriever, rrf
 from rag.indexing import IndexWriter
 from rag.store import Filters, IndexStore, current_generation
 
-from conftest import ROOT, TESTS
+from helpers import ROOT, TESTS
 from helpers import HashEmbedder, write_article
 
 
