@@ -28,6 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.answerability import CROSS_LANGUAGE_OFFSET, AnswerabilityModel, load_model
+from rag.article import ArticleMeta
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
 from rag.answerability import Candidate
 from rag.grounded import Judging, accepted, as_claim, judge, render, score_sentences, select, statements
@@ -118,38 +119,70 @@ def message(kind: str, language: str) -> str:
     return MESSAGES[kind].get(language, MESSAGES[kind]["en"])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Reference:
-    """A numbered passage as the user sees it: its article, outlet, date, URL and a quote."""
+    """A numbered passage as the user sees it: its article (the record, whole) and a quote."""
 
     n: int
-    article_id: str
-    title: str
-    outlet: str
-    date: str | None
-    url: str | None
-    source_path: str
+    article: ArticleMeta
     quote: str
     #: for "what did X say" questions: X, and whether the passage quotes X directly, reports X's words or mentions X
-    speaker: str | None = field(default=None, kw_only=True)
-    quote_type: str | None = field(default=None, kw_only=True)
-    #: other copies of the same story (rag.stories): {article_id, outlet, date, url}
-    also_reported_by: list[dict[str, Any]] = field(default_factory=list, kw_only=True)
+    speaker: str | None = None
+    quote_type: str | None = None
+    #: other copies of the same story (rag.stories): ArticleMeta.copy_ref() of each
+    also_reported_by: list[dict[str, Any]] = field(default_factory=list)
+
+    # what answers and renderers read of the article
+    @property
+    def article_id(self) -> str:
+        return self.article.id
+
+    @property
+    def title(self) -> str:
+        return self.article.title
+
+    @property
+    def outlet(self) -> str:
+        return self.article.outlet
+
+    @property
+    def date(self) -> str | None:
+        return self.article.date
+
+    @property
+    def url(self) -> str | None:
+        return self.article.url
+
+    @property
+    def source_path(self) -> str:
+        return self.article.source_path
+
+    def to_dict(self) -> dict[str, Any]:
+        """`n`, the article's fields (ArticleMeta.to_dict), `quote`, and what the kind of passage adds."""
+        data: dict[str, Any] = {"n": self.n, **self.article.to_dict(), "quote": self.quote, "speaker": self.speaker,
+                                "quote_type": self.quote_type, "also_reported_by": self.also_reported_by}
+        return data
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Citation(Reference):
     """A passage that a kept claim (or a quote) uses."""
 
     #: the quote rendered in the asker's language when it is in another one (machine translation)
-    translation: Translation | None = field(default=None, kw_only=True)
+    translation: Translation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "translation": self.translation.to_dict() if self.translation else None}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Source(Reference):
     """A passage given to the model, with its retrieval score."""
 
-    score: float = field(default=0.0, kw_only=True)
+    score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "score": self.score}
 
 
 @dataclass
@@ -206,7 +239,7 @@ class Answer:
             "mode": self.mode,
             "claims": [c.to_dict() for c in self.claims],
             "citations": [citation_dict(c) for c in self.citations],
-            "sources": [asdict(s) for s in self.sources],
+            "sources": [s.to_dict() for s in self.sources],
             "timings": self.timings,
             "signals": self.signals,
             "as_of": self.as_of,
@@ -233,9 +266,7 @@ class Answer:
 
 
 def citation_dict(citation: Citation) -> dict[str, Any]:
-    data = asdict(citation)
-    data["translation"] = citation.translation.to_dict() if citation.translation else None
-    return data
+    return citation.to_dict()
 
 
 def history_pairs(turns: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -865,19 +896,18 @@ def _news_fields(hit: Hit) -> dict[str, Any]:
     return {
         "speaker": hit.speaker if hit.quote_type in ("direct", "reported", "mention") else None,
         "quote_type": hit.quote_type if hit.quote_type in ("direct", "reported", "mention") else None,
-        "also_reported_by": [{"article_id": a.id, "outlet": a.outlet, "date": a.date, "url": a.url} for a in hit.also_reported_by],
+        "also_reported_by": [a.copy_ref() for a in hit.also_reported_by],
     }
 
 
 def _citation(n: int, hit: Hit, quote: str) -> Citation:
     c = hit.chunk
-    return Citation(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, quote, **_news_fields(hit))
+    return Citation(n=n, article=c.article, quote=quote, **_news_fields(hit))
 
 
 def _source(n: int, hit: Hit, text: str) -> Source:
     c = hit.chunk
-    return Source(n, c.article_id, c.title, c.outlet, c.date, c.url, c.source_path, text, score=round(float(hit.score), 6),
-                  **_news_fields(hit))
+    return Source(n=n, article=c.article, quote=text, score=round(float(hit.score), 6), **_news_fields(hit))
 
 
 def _curated_pairs(retriever: Retriever) -> dict[str, list[str]]:

@@ -435,7 +435,7 @@ def articles_list(
         _print_json({"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]})
         return
     for a in articles:
-        typer.echo(f"{a.date or 'undated':10.10}  {a.outlet:20.20}  {a.id}  {a.title[:70]}")
+        typer.echo(f"{a.date or 'undated':10.10}  {a.article.outlet:20.20}  {a.id}  {a.article.title[:70]}")
     typer.echo(f"({len(articles)} of {total})", err=True)
 
 
@@ -452,7 +452,9 @@ def articles_show(article_id: str, index: IndexOpt = None, config: ConfigOpt = N
     if as_json:
         _print_json(data)
         return
-    typer.echo(f"{article.title}\n{article.outlet} — {article.date or 'undated'} — {article.url or article.source_path}\n")
+    meta = article.article
+    byline = " — ".join(x for x in (meta.author, meta.section) if x)
+    typer.echo(f"{meta.title}\n{meta.outlet} — {meta.date or 'undated'} — {meta.url or meta.source_path}" + (f"\n{byline}" if byline else "") + "\n")
     typer.echo(data["text"])
 
 

@@ -2,7 +2,7 @@
 
 Formats (read recursively, hidden files skipped):
 - `.txt`: the first non-empty line is the title, the rest the body;
-- `.txt`/`.md` with YAML front matter (`title, outlet, date, url, lang, id`);
+- `.txt`/`.md` with YAML front matter (`title, outlet, date, url, lang, id, author, section`);
 - `.jsonl` (one record a line) and `.json` (a record, a list of records, or
   `{"articles": [...]}`) with the same fields plus `text`.
 
@@ -18,21 +18,22 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rag.article import ArticleMeta
 from rag.errors import CorpusError
 from rag.language import detect_language, has_lone_surrogate, script_counts
 from rag.dates import date_in_text
-from rag.outlets import UNKNOWN, OutletDetector
+from rag.outlets import OutletDetector
 from rag.registry import READERS
 
 # Bumped whenever reading or cleaning changes what an article's text becomes: an update then
 # re-reads every file instead of skipping unchanged ones (rag.indexing.UpdatePlanner).
-READER_VERSION = 4
+READER_VERSION = 5  # 5: author and section
 TEXT_SUFFIXES = {".txt", ".md"}
 RECORD_SUFFIXES = {".jsonl", ".json"}
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
@@ -47,31 +48,23 @@ def letter_share(text: str) -> float:
     return sum(ch.isalpha() for ch in visible) / len(visible) if visible else 0.0
 
 
-@dataclass
-class Article:
-    id: str
-    title: str
+@dataclass(frozen=True, kw_only=True)
+class Article(ArticleMeta):
+    """An article as read: its record (rag.article.ArticleMeta) and its text."""
+
     text: str
-    outlet: str = UNKNOWN
-    date: str | None = None
-    url: str | None = None
-    lang: str = "und"
-    source_path: str = ""
-    #: where `date` came from: "metadata", "text" (rag.dates), or None when undated
-    date_source: str | None = None
     warnings: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
-    def content_hash(self) -> str:
-        """Changes when anything that is indexed or shown changes."""
-        payload = json.dumps([self.title, self.text, self.outlet, self.date, self.date_source, self.url, self.lang], ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    def meta(self) -> ArticleMeta:
+        return ArticleMeta(**{name: getattr(self, name) for name in ArticleMeta.field_names()})
 
-    def metadata(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("text")
-        data.pop("warnings")
-        return data
+    @property
+    def content_hash(self) -> str:
+        """Changes when anything that is indexed or shown changes (not where it was read from)."""
+        shown = [getattr(self, name) for name in ArticleMeta.field_names() if name not in ("id", "source_path", "story")]
+        payload = json.dumps([self.text, *shown], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 # --- cleaning ---------------------------------------------------------------
@@ -243,8 +236,18 @@ def build_article(
         lang=lang,
         source_path=source_path,
         date_source=date_source,
+        author=_one_line(record.get("author")),
+        section=_one_line(record.get("section")),
         warnings=warnings,
     )
+
+
+def _one_line(value: Any) -> str | None:
+    """A byline or section as one line of text ("A, B" for a list); None when absent."""
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v).strip() for v in value if str(v).strip())
+    text = " ".join(str(value or "").split())
+    return text or None
 
 
 # --- files ------------------------------------------------------------------

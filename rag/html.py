@@ -29,7 +29,8 @@ def page_record(html: str, detector: OutletDetector) -> dict[str, str | None] | 
     if title and first.strip() == title:  # the headline again at the top of the text
         text = rest.strip()
     site = (page.get("sitename") or "").strip()
-    record: dict[str, str | None] = {"title": title, "text": text, "date": page.get("date"), "url": page.get("url")}
+    record: dict[str, str | None] = {"title": title, "text": text, "date": page.get("date"), "url": page.get("url"),
+                                     "author": page.get("author"), "section": page.get("categories") or None}
     if site:
         record["outlet"] = detector.canonical(site) or site
     return record

@@ -257,12 +257,8 @@ class Chunker:
         self.overlap_tokens = overlap_tokens
 
     def __call__(self, article: Article) -> tuple[ArticleRecord, list[ChunkRecord]]:
-        record = ArticleRecord(
-            article.id, article.title, article.outlet, article.date, article.url, article.lang,
-            article.source_path, _source_file(article), article.content_hash,
-            date_source=article.date_source,
-            signature=stories.signature(f"{article.title}\n{article.text}"),
-        )
+        record = ArticleRecord(meta=article.meta, source_file=_source_file(article), content_hash=article.content_hash,
+                               signature=stories.signature(f"{article.title}\n{article.text}"))
         chunks = []
         for chunk in chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, self.overlap_tokens):
             text = chunk.embed_text
@@ -517,9 +513,9 @@ class IndexWriter:
         data = SegmentInput()
         start = 0
         assigner.prefetch([record.id for record, _ in pending], np.stack([record.signature for record, _ in pending]),
-                          np.array([day_number(record.date) for record, _ in pending], dtype=np.int64))
+                          np.array([day_number(record.meta.date) for record, _ in pending], dtype=np.int64))
         for record, chunks in pending:
-            record.story = assigner.assign(record.id, day_number(record.date), record.signature)
+            record.meta = replace(record.meta, story=assigner.assign(record.id, day_number(record.meta.date), record.signature))
             data.add(record, chunks, matrix[start : start + len(chunks)])
             start += len(chunks)
         word_vectors = self._term_vectors(data, run)

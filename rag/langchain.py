@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict
+
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -87,10 +87,8 @@ class RagRetriever(BaseRetriever):
         for hit in result.hits:
             c = hit.chunk
             metadata: dict[str, Any] = {
-                "article_id": c.article_id, "title": c.title, "outlet": c.outlet, "date": c.date, "url": c.url,
-                "chunk_id": c.chunk_id, "source_path": c.source_path, "score": round(float(hit.score), 6),
-                "rank": hit.rank, "story_id": c.story or c.article_id,
-                "also_reported_by": [{"article_id": a.id, "outlet": a.outlet, "date": a.date, "url": a.url} for a in hit.also_reported_by],
+                **c.article.to_dict(), "chunk_id": c.chunk_id, "score": round(float(hit.score), 6), "rank": hit.rank,
+                "also_reported_by": [a.copy_ref() for a in hit.also_reported_by],
             }
             if hit.speaker and hit.quote_type in ("direct", "reported", "mention"):
                 metadata.update(speaker=hit.speaker, quote_type=hit.quote_type)
@@ -163,8 +161,8 @@ class AnswerRunnable(Runnable[Any, dict[str, Any]]):
             question, history = _question_and_history(value)
             for event in self.engine.stream(question, history):
                 if event.kind == "sources":
-                    yield {"type": "sources", "sources": [asdict(s) for s in event.sources],
-                           "quote": asdict(event.quote) if event.quote else None}
+                    yield {"type": "sources", "sources": [s.to_dict() for s in event.sources],
+                           "quote": event.quote.to_dict() if event.quote else None}
                 elif event.kind == "token":
                     yield {"type": "token", "text": event.text}
                 elif event.answer is not None:

@@ -19,7 +19,7 @@ from rag.errors import IndexMismatchError
 from rag.language import lexical_tokens
 from rag.dates import TimeFilter
 from rag.news import RERANK_DEPTH, NewsQuestion, analyse, attribute, mentions, quote_rank, terms_for
-from rag.segments import StoredArticle
+from rag.article import ArticleMeta
 from rag.store import Filters, IndexStore, StoredChunk
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Hit:
     #: Cosine similarity of the passage to the question (None if dense did not see it).
     similarity: float | None = None
     #: Other copies of the same story (rag.stories), earliest first; empty when it has none.
-    also_reported_by: list[StoredArticle] = field(default_factory=list)
+    also_reported_by: list[ArticleMeta] = field(default_factory=list)
     #: This passage's article is the story's earliest report.
     first_report: bool = True
     #: For "what did X say" questions: X as asked, and how this passage gives X's words (rag.news).
@@ -45,25 +45,18 @@ class Hit:
     quote_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        c = self.chunk
+        article = self.chunk.article.to_dict()
+        story_id = article.pop("story_id")
         return {
             "rank": self.rank,
             "score": round(float(self.score), 6),
-            "article_id": c.article_id,
-            "title": c.title,
-            "outlet": c.outlet,
-            "date": c.date,
-            "date_source": c.date_source,
-            "url": c.url,
-            "source_path": c.source_path,
-            "chunk_id": c.chunk_id,
-            "text": c.text,
+            **article,
+            "chunk_id": self.chunk.chunk_id,
+            "text": self.chunk.text,
             **({"speaker": self.speaker, "quote_type": self.quote_type} if self.speaker else {}),
-            "story_id": c.story or c.article_id,
+            "story_id": story_id,
             "first_report": self.first_report,
-            "also_reported_by": [
-                {"article_id": a.id, "outlet": a.outlet, "date": a.date, "url": a.url} for a in self.also_reported_by
-            ],
+            "also_reported_by": [a.copy_ref() for a in self.also_reported_by],
         }
 
 
@@ -353,7 +346,7 @@ def _attach_copies(
             if rows:
                 hit.chunk, hit.similarity = chunks[rows[0]], similarity.get(rows[0], hit.similarity)
         hit.first_report = hit.chunk.article_id == first.id
-        hit.also_reported_by = [a for a in story if a.id != hit.chunk.article_id]
+        hit.also_reported_by = [a.article for a in story if a.id != hit.chunk.article_id]
 
 
 def rrf(runs: list[tuple[list[int], float]], k: int = RRF_K) -> list[tuple[int, float]]:

@@ -32,6 +32,7 @@ import faiss
 import numpy as np
 
 from rag import lexical, stories
+from rag.article import ARTICLE_COLUMNS, ARTICLE_SCHEMA, STORAGE_COLUMNS, ArticleMeta
 from rag.dates import day_number
 from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
@@ -60,10 +61,7 @@ ROW_SHIFT = 32
 # Story candidates read per LSH band key and segment (rag.stories).
 CANDIDATES_PER_KEY = 8
 
-_SCHEMA = """
-CREATE TABLE articles(
-    ord INTEGER PRIMARY KEY, id TEXT UNIQUE, title TEXT, outlet TEXT, date TEXT, url TEXT, lang TEXT,
-    source_path TEXT, source_file TEXT, content_hash TEXT, n_chunks INTEGER, first_pos INTEGER, story TEXT, date_source TEXT);
+_SCHEMA = ARTICLE_SCHEMA + """
 CREATE INDEX articles_file ON articles(source_file);
 CREATE INDEX articles_story ON articles(story);
 CREATE TABLE chunks(
@@ -81,20 +79,18 @@ def split_row(row: int) -> tuple[int, int]:
     return row >> ROW_SHIFT, row & ((1 << ROW_SHIFT) - 1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ArticleRecord:
-    id: str
-    title: str
-    outlet: str
-    date: str | None
-    url: str | None
-    lang: str
-    source_path: str
+    """An article as a segment writes it: its record and what only storage needs."""
+
+    meta: ArticleMeta  # `meta.story` is set by the writer (rag.stories) before the segment is written
     source_file: str
     content_hash: str
-    story: str = ""  # rag.stories: the id of the article that founded its story
-    date_source: str | None = None  # "metadata" or "text"
     signature: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
 
 
 @dataclass
@@ -181,11 +177,11 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
     documents: list[list[str]] = []
     position = 0
     article_rows, chunk_rows = [], []
-    for ord_, (article, chunks) in enumerate(zip(data.articles, data.chunks)):
-        article_rows.append(
-            (ord_, article.id, article.title, article.outlet, article.date, article.url, article.lang, article.source_path,
-             article.source_file, article.content_hash, len(chunks), position, article.story or article.id, article.date_source)
-        )
+    for ord_, (record, chunks) in enumerate(zip(data.articles, data.chunks)):
+        article = record.meta
+        article_rows.append({"ord": ord_, **{name: getattr(article, name) for name in ArticleMeta.field_names()},
+                             "story": article.story_id, "source_file": record.source_file, "content_hash": record.content_hash,
+                             "n_chunks": len(chunks), "first_pos": position})
         article_outlet.append(outlets.setdefault(article.outlet, len(outlets)))
         article_lang.append(langs.setdefault(article.lang, len(langs)))
         article_day.append(day_number(article.date))
@@ -195,7 +191,8 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
             chunk_article.append(ord_)
             documents.append(chunk.tokens)
             position += 1
-    db.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", article_rows)
+    names = ARTICLE_COLUMNS.split(", ")
+    db.executemany(f"INSERT INTO articles({ARTICLE_COLUMNS}) VALUES ({', '.join(':' + n for n in names)})", article_rows)
     db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", chunk_rows)
     columns = lexical.write_postings(directory, documents)
     if word_vectors:
@@ -212,7 +209,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         article_day_from_text=np.asarray(day_from_text, dtype=bool),
         chunk_article=np.asarray(chunk_article, dtype=np.int32),
     )
-    signatures = np.stack([a.signature if a.signature is not None else stories.signature(a.title) for a in data.articles]) if data.articles else np.zeros((0, stories.PERMUTATIONS), np.uint32)
+    signatures = np.stack([a.signature if a.signature is not None else stories.signature(a.meta.title) for a in data.articles]) if data.articles else np.zeros((0, stories.PERMUTATIONS), np.uint32)
     keys = stories.band_keys(signatures) if len(signatures) else np.zeros((0, stories.BANDS), np.int64)
     bands = stories.BandIndex(keys, np.arange(len(signatures), dtype=np.int32))
     # Separate .npy files, memory-mapped when read: an update's story lookup touches a few pages of
@@ -241,34 +238,49 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
     return summary
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoredArticle:
-    """An indexed article as the docstore holds it."""
+    """An indexed article as the docstore holds it: its record, where it is, and what storage needs."""
 
     segment: int
     ord: int
-    id: str
-    title: str
-    outlet: str
-    date: str | None
-    url: str | None
-    lang: str
-    source_path: str
+    article: ArticleMeta
     source_file: str
     content_hash: str
     n_chunks: int
     first_pos: int
-    story: str
-    date_source: str | None
+
+    @classmethod
+    def from_row(cls, segment: int, row: dict[str, Any]) -> "StoredArticle":
+        return cls(segment=segment, ord=row["ord"], article=ArticleMeta.from_row(row),
+                   **{name: row[name] for name in STORAGE_COLUMNS})
+
+    # the fields the write path and the story logic read most
+    @property
+    def id(self) -> str:
+        return self.article.id
+
+    @property
+    def story(self) -> str:
+        return self.article.story_id
+
+    @property
+    def date(self) -> str | None:
+        return self.article.date
+
+    @property
+    def source_path(self) -> str:
+        return self.article.source_path
 
     def to_dict(self) -> dict[str, Any]:
         """What `rag articles` and /api/articles show."""
-        return {"article_id": self.id, "title": self.title, "outlet": self.outlet, "date": self.date,
-                "date_source": self.date_source, "url": self.url, "lang": self.lang, "source_path": self.source_path,
-                "story_id": self.story, "chunks": self.n_chunks}
+        return {**self.article.to_dict(), "chunks": self.n_chunks}
 
 
-ARTICLE_COLUMNS = "ord, id, title, outlet, date, url, lang, source_path, source_file, content_hash, n_chunks, first_pos, story, date_source"
+def named_rows(cursor: sqlite3.Cursor) -> Any:
+    """A query's rows as {column: value}: rows are read by name, never by position."""
+    names = [d[0] for d in cursor.description]
+    return (dict(zip(names, row)) for row in cursor)
 
 
 class Segment:
@@ -446,7 +458,7 @@ class Segment:
         for start in range(0, len(values), 500):
             part = list(values[start : start + 500])
             sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({','.join('?' * len(part))})"
-            found.extend(StoredArticle(self.number, *row) for row in self.db.execute(sql, part))
+            found.extend(StoredArticle.from_row(self.number, row) for row in named_rows(self.db.execute(sql, part)))
         return found
 
     # --- stories --------------------------------------------------------------------
@@ -560,17 +572,14 @@ def read_for_merge(segment: Segment, data: SegmentInput) -> None:
         chunks_by_article.setdefault(article_ord, []).append(ChunkRecord(chunk_id, ordinal, text, token_list, key))
         positions_by_article.setdefault(article_ord, []).append(pos)
         data.terms.freq.update(token_list)
-    for row in segment.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY ord"):
-        article = StoredArticle(segment.number, *row)
+    for row in named_rows(segment.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY ord")):
+        article = StoredArticle.from_row(segment.number, row)
         if article.ord in deleted:
             continue
         positions = positions_by_article.get(article.ord, [])
         vectors = segment.vectors(np.array(positions, dtype=np.int64))
-        record = ArticleRecord(
-            article.id, article.title, article.outlet, article.date, article.url, article.lang,
-            article.source_path, article.source_file, article.content_hash, article.story, article.date_source,
-            segment.signatures()[article.ord],
-        )
+        record = ArticleRecord(meta=article.article, source_file=article.source_file, content_hash=article.content_hash,
+                               signature=segment.signatures()[article.ord])
         data.add(record, chunks_by_article.get(article.ord, []), vectors, count_terms=False)
     for term, name, vector in read_terms(segment.db):
         if term is not None:

@@ -17,10 +17,10 @@ import threading
 import time
 import uuid
 from urllib.parse import quote
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,9 +30,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.sse import EventSourceResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
-from rag.answer import Answer, AnswerEngine, Citation, Event, Source, citation_dict, history_pairs, source_line
+from rag.article import ArticleMeta
+from rag.answer import Answer, AnswerEngine, Event, citation_dict, history_pairs, source_line
 from rag.claims import Claim
 from rag.config import Settings
 from rag import validation
@@ -97,30 +98,45 @@ class SearchRequest(Body):
     diverse: int | None = Field(None, ge=1, description="At most this many passages per outlet (then by score).")
 
 
-class Copy(BaseModel):
-    article_id: str
-    outlet: str
-    date: str | None
-    url: str | None
+def _article_model() -> type[BaseModel]:
+    """The article's fields as the API shows them, built from `ArticleMeta` (rag.article), never copied by hand."""
+    hints = get_type_hints(ArticleMeta)
+    spec: dict[str, Any] = {}
+    for f in fields(ArticleMeta):
+        name = {"id": "article_id", "story": "story_id"}.get(f.name, f.name)
+        spec[name] = (hints[f.name], None) if f.default is None else (hints[f.name], ...)
+    return create_model("ArticleFields", **spec)
 
 
-class Hit(BaseModel):
+ArticleFields = _article_model()
+Copy = create_model("Copy", **{k: (ArticleFields.model_fields[k].annotation, ...) for k in ArticleMeta(id="").copy_ref()})
+
+
+class Reference(ArticleFields):  # type: ignore[misc,valid-type]
+    n: int
+    quote: str
+    speaker: str | None = None
+    quote_type: str | None = None
+    also_reported_by: list[Copy] = []  # type: ignore[valid-type]
+
+
+class Citation(Reference):
+    translation: dict[str, Any] | None = None
+
+
+class Source(Reference):
+    score: float = 0.0
+
+
+class Hit(ArticleFields):  # type: ignore[misc,valid-type]
     rank: int
     score: float
-    article_id: str
-    title: str
-    outlet: str
-    date: str | None
-    date_source: str | None = None
-    url: str | None
-    source_path: str
     chunk_id: str
     text: str
     speaker: str | None = None
     quote_type: str | None = None
-    story_id: str
     first_report: bool
-    also_reported_by: list[Copy]
+    also_reported_by: list[Copy]  # type: ignore[valid-type]
 
 
 class TimeFilterModel(BaseModel):
@@ -542,8 +558,8 @@ def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
     def events(stop: threading.Event) -> Iterator[str]:
         for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
             if event.kind == "sources":
-                yield _sse("sources", {"sources": [asdict(x) for x in event.sources],
-                                       "quote": asdict(event.quote) if event.quote else None})
+                yield _sse("sources", {"sources": [x.to_dict() for x in event.sources],
+                                       "quote": event.quote.to_dict() if event.quote else None})
             elif event.kind == "token":
                 yield _sse("token", {"text": event.text})
             elif event.answer is not None:

@@ -42,10 +42,11 @@ import numpy as np
 
 from rag import lexical
 from rag.errors import FilterError, IndexMismatchError, IndexMissingError
-from rag.segments import ARTICLE_COLUMNS, Segment, StoredArticle, make_row, split_row
+from rag.article import ARTICLE_COLUMNS, ArticleMeta
+from rag.segments import Segment, StoredArticle, make_row, named_rows, split_row
 from rag.vocabulary import Vocabulary
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8  # 8: the articles table holds ArticleMeta (author, section)
 
 
 @dataclass
@@ -116,21 +117,52 @@ class Manifest:
         return None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoredChunk:
+    """A passage as the index holds it: its row, its text and its article's record, whole."""
+
     row: int
     chunk_id: str
-    article_id: str
     ordinal: int
     text: str
-    title: str
-    outlet: str
-    date: str | None
-    url: str | None
-    lang: str
-    source_path: str
-    story: str = ""
-    date_source: str | None = None
+    article: ArticleMeta
+
+    # the article fields passages are read by most (retrieval, answers, timelines)
+    @property
+    def article_id(self) -> str:
+        return self.article.id
+
+    @property
+    def title(self) -> str:
+        return self.article.title
+
+    @property
+    def outlet(self) -> str:
+        return self.article.outlet
+
+    @property
+    def date(self) -> str | None:
+        return self.article.date
+
+    @property
+    def url(self) -> str | None:
+        return self.article.url
+
+    @property
+    def lang(self) -> str:
+        return self.article.lang
+
+    @property
+    def source_path(self) -> str:
+        return self.article.source_path
+
+    @property
+    def story(self) -> str:
+        return self.article.story_id
+
+    @property
+    def date_source(self) -> str | None:
+        return self.article.date_source
 
 
 @dataclass
@@ -282,8 +314,9 @@ class IndexStore:
             if segment is None:
                 continue
             marks = ",".join("?" * len(positions))
-            for row in segment.db.execute(f"{_CHUNK_SELECT} WHERE c.pos IN ({marks})", positions):
-                chunk = StoredChunk(make_row(number, row[0]), *row[1:])
+            for row in named_rows(segment.db.execute(f"{_CHUNK_SELECT} WHERE c.pos IN ({marks})", positions)):
+                chunk = StoredChunk(row=make_row(number, row["pos"]), chunk_id=row["chunk_id"], ordinal=row["ordinal"],
+                                    text=row["text"], article=ArticleMeta.from_row(row))
                 found[chunk.row] = chunk
         return found
 
@@ -345,7 +378,7 @@ class IndexStore:
         found: list[StoredArticle] = []
         for segment in self.segments:
             sql = f"SELECT {ARTICLE_COLUMNS} FROM articles {where}"
-            found.extend(a for a in (StoredArticle(segment.number, *row) for row in segment.db.execute(sql, params))
+            found.extend(a for a in (StoredArticle.from_row(segment.number, row) for row in named_rows(segment.db.execute(sql, params)))
                          if not segment.is_deleted(a.ord))
         found.sort(key=lambda a: (a.date is None, "" if a.date is None else _inverted(a.date), a.id))
         return len(found), found[offset : offset + limit]
@@ -558,10 +591,11 @@ class IndexStore:
             segment.close()
 
 
-_CHUNK_SELECT = """
-SELECT c.pos, c.chunk_id, a.id, c.ordinal, c.text, a.title, a.outlet, a.date, a.url, a.lang, a.source_path, a.story, a.date_source
-FROM chunks c JOIN articles a ON a.ord = c.article_ord
-"""
+_CHUNK_SELECT = (
+    "SELECT c.pos, c.chunk_id, c.ordinal, c.text, "
+    + ", ".join(f"a.{name}" for name in ArticleMeta.field_names())
+    + " FROM chunks c JOIN articles a ON a.ord = c.article_ord"
+)
 
 
 def _inverted(date: str) -> str:

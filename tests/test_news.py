@@ -196,7 +196,7 @@ def test_questions_that_ask_for_the_latest(question, latest):
 def test_undated_article_takes_its_dateline_date(tmp_path):
     _, store = _index(tmp_path, [{"id": "x", "title": "خبر", "text": "دمشق في 5 كانون الثاني 2018 - " + WIRE}])
     article = store.find_articles(["x"])["x"]
-    assert (article.date, article.date_source) == ("2018-01-05", "text")
+    assert (article.article.date, article.article.date_source) == ("2018-01-05", "text")
 
 
 def test_speakers_and_quote_types():

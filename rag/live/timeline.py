@@ -63,7 +63,7 @@ def story_timeline(store: IndexStore, story_or_article: str) -> StoryTimeline | 
             return None
         story_id = article.story
         members = store.story_articles([story_id]).get(story_id) or [article]
-    entries = [Entry(a.id, a.outlet, a.date, a.title, a.url) for a in members]
+    entries = [Entry(a.id, a.article.outlet, a.date, a.article.title, a.article.url) for a in members]
     headlines: list[Entry] = []
     for entry in entries:
         if not headlines or entry.title.strip() != headlines[-1].title.strip():
