@@ -282,8 +282,7 @@ def history_pairs(turns: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def source_line(c: Reference) -> str:
-    return f"[{c.n}] {c.outlet} — {c.title} ({c.date or 'undated'}) {c.url or c.source_path}".rstrip()
+from rag.render import source_line  # noqa: E402  (re-exported: one renderer for passages)
 
 
 @dataclass
@@ -919,13 +918,13 @@ def _curated_pairs(retriever: Retriever) -> dict[str, list[str]]:
     return {}
 
 
-def open_answer_engine(settings: Settings, llm: BaseChatModel | None | str = "settings") -> AnswerEngine:
-    """Retriever + configured LLM (or the one given) for `settings`."""
+def open_answer_engine(settings: Settings, llm: BaseChatModel | None | str = "settings", retriever: Retriever | None = None) -> AnswerEngine:
+    """Retriever (the one given, or a new one) + configured LLM (or the one given) for `settings`."""
     from rag import open_retriever
     from rag.llms import load_llm
 
     model = load_llm(settings) if llm == "settings" else llm
-    retriever = open_retriever(settings)
+    retriever = retriever if retriever is not None else open_retriever(settings)
     if settings.query_translation and model is not None:
         retriever.expanders.append(QueryTranslator(model))  # type: ignore[arg-type]
     return AnswerEngine(retriever, model, settings)  # type: ignore[arg-type]

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from rag import load_settings, open_retriever, update_index
+from rag import load_settings, update_index
 from rag.errors import RagError
+from rag.service import Archive
 
 app = typer.Typer(
     help="Cited question answering over news articles (Arabic and more).",
@@ -169,13 +170,9 @@ def index_optimize(index: IndexOpt = None, config: ConfigOpt = None, as_json: Js
 @index_app.command("status")
 def index_status(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """What the index holds: articles, chunks, outlets, segments, dense index type, size on disk."""
-    from rag.store import IndexStore
-
     settings = load_settings(config, index_dir=index)
     why = settings.origins.get("index_dir", "the default (./index in this directory)")
-    from rag.live.sources import freshness
-
-    status = {**IndexStore.open(settings.index_dir).status(), "index_from": why, "sources": freshness(settings.index_dir)}
+    status = {**Archive.open(settings).status(), "index_from": why}
     if as_json:
         _print_json(status)
         return
@@ -212,14 +209,12 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Ranked passages with their article, outlet and date; copies of one story are listed under it."""
-    from rag.store import Filters
-
     if mode not in ("hybrid", "dense", "bm25"):
         raise RagError(f"--mode {mode!r}: use hybrid, dense or bm25")
-    filters = Filters.parse(outlet, since, until, lang)
-    settings = load_settings(config, index_dir=index)
-    retriever = open_retriever(settings)
-    result = retriever.search(query, k=k, filters=filters, mode=mode, per_article=per_article, all_copies=all_copies, diverse=diverse)  # type: ignore[arg-type]
+    archive = Archive.open(load_settings(config, index_dir=index))
+    archive.check(query, None, "query")
+    filters = archive.filters(outlet, since, until, lang)
+    result = archive.search(query, k, filters, mode=mode, per_article=per_article, all_copies=all_copies, diverse=diverse)
     if as_json:
         _print_json(result.to_dict(explain=explain))
         return
@@ -270,28 +265,22 @@ def _print_answer_footer(answer: Any) -> None:
             typer.echo(f"(as of {answer.as_of}, the newest report cited)")
 
 
-def _stream_answer(engine: Any, question: str, history: list[tuple[str, str]], k: int | None, filters: Any) -> Any:
-    """Evidence first (passages and the best quote), then checked claims as they come, then citations."""
-    from rag.answer import source_line
+def _stream_answer(archive: Any, question: str, history: list[tuple[str, str]], k: int | None, filters: Any) -> Any:
+    """Evidence first (the best quote and the passages, on stderr), then checked claims as they come, then citations."""
+    from rag.render import REPLACED_NOTICE, evidence_text
 
     answer = None
     streamed = False
-    for event in engine.stream(question, history, k, filters):
+    for event in archive.stream(question, history, k, filters):
         if event.kind == "sources":
-            if event.sources:
-                typer.secho("Passages:", dim=True, err=True)
-                for source in event.sources:
-                    typer.secho(source_line(source), dim=True, err=True)
-            if event.quote is not None:
-                typer.secho(f"Best match [{event.quote.n}] {event.quote.outlet}: “{event.quote.quote}”\n", dim=True, err=True)
+            typer.secho(evidence_text(event.sources, event.quote), dim=True, err=True, nl=False)
         elif event.kind == "token":
             typer.echo(event.text, nl=False)
             streamed = True
         else:
             answer = event.answer
             if streamed and event.replaced:
-                typer.echo("\n\n(" + ("those claims do not answer the question" if answer.abstained
-                                       else "those claims do not answer the question; quoting the sources instead") + ")\n")
+                typer.echo(f"\n\n{REPLACED_NOTICE}\n")
                 typer.echo(answer.answer)
             elif not streamed:
                 typer.echo(answer.answer)
@@ -316,14 +305,11 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the indexed articles: evidence first, then checked claims citing numbered sources."""
-    from rag.answer import open_answer_engine
-    from rag.store import Filters
-
-    filters = Filters.parse(outlet, since, until, lang)
-    settings = load_settings(config, index_dir=index, llm=llm)
-    engine = open_answer_engine(settings)
+    archive = Archive.open(load_settings(config, index_dir=index, llm=llm))
+    archive.check(question, k)
+    filters = archive.filters(outlet, since, until, lang)
     if compare_outlets:
-        compared = engine.compare(question, k=k, filters=filters)
+        compared = archive.ask(question, k=k, filters=filters, compare=True)
         if as_json:
             _print_json(compared.to_dict())
             return
@@ -332,9 +318,9 @@ def ask(
         _print_answer_footer(compared)
         return
     if as_json:
-        _print_json(engine.ask(question, k=k, filters=filters).to_dict())
+        _print_json(archive.ask(question, k=k, filters=filters).to_dict())
         return
-    _stream_answer(engine, question, [], k, filters)
+    _stream_answer(archive, question, [], k, filters)
 
 
 @app.command()
@@ -349,12 +335,8 @@ def chat(
     config: ConfigOpt = None,
 ) -> None:
     """Multi-turn questions; follow-ups are rewritten using the conversation. Empty line or Ctrl-D ends."""
-    from rag.answer import open_answer_engine
-    from rag.store import Filters
-
-    filters = Filters.parse(outlet, since, until, lang)
-    settings = load_settings(config, index_dir=index, llm=llm)
-    engine = open_answer_engine(settings)
+    archive = Archive.open(load_settings(config, index_dir=index, llm=llm))
+    filters = archive.filters(outlet, since, until, lang)
     history: list[tuple[str, str]] = []
     while True:
         try:
@@ -363,7 +345,7 @@ def chat(
             break
         if not question:
             break
-        answer = _stream_answer(engine, question, history, k, filters)
+        answer = _stream_answer(archive, question, history, k, filters)
         if answer is not None:
             if answer.standalone_question and answer.standalone_question != question:
                 typer.echo(f"(searched for: {answer.standalone_question})", err=True)
@@ -427,34 +409,26 @@ def articles_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Indexed articles, newest first."""
-    from rag.store import Filters, IndexStore
-
-    filters = Filters.parse(outlet, since, until, lang)
-    total, articles = IndexStore.open(load_settings(config, index_dir=index).index_dir).list_articles(filters, offset, limit)
+    archive = Archive.open(load_settings(config, index_dir=index))
+    listed = archive.articles(archive.filters(outlet, since, until, lang), offset, limit)
     if as_json:
-        _print_json({"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]})
+        _print_json(listed)
         return
-    for a in articles:
-        typer.echo(f"{a.date or 'undated':10.10}  {a.article.outlet:20.20}  {a.id}  {a.article.title[:70]}")
-    typer.echo(f"({len(articles)} of {total})", err=True)
+    for a in listed["articles"]:
+        typer.echo(f"{a['date'] or 'undated':10.10}  {a['outlet']:20.20}  {a['article_id']}  {a['title'][:70]}")
+    typer.echo(f"({len(listed['articles'])} of {listed['total']})", err=True)
 
 
 @articles_app.command("show")
 def articles_show(article_id: str, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """One article: metadata and text."""
-    from rag.store import IndexStore
-
-    store = IndexStore.open(load_settings(config, index_dir=index).index_dir)
-    article = store.find_articles([article_id]).get(article_id)
-    if article is None:
-        raise RagError(f"no article {article_id!r} in the index; `rag articles list` shows the ids")
-    data = {**article.to_dict(), "text": store.article_text(article_id)}
+    """One article: its record (title, outlet, date, URL, author, section, story) and text."""
+    data = Archive.open(load_settings(config, index_dir=index)).article(article_id)
     if as_json:
         _print_json(data)
         return
-    meta = article.article
-    byline = " — ".join(x for x in (meta.author, meta.section) if x)
-    typer.echo(f"{meta.title}\n{meta.outlet} — {meta.date or 'undated'} — {meta.url or meta.source_path}" + (f"\n{byline}" if byline else "") + "\n")
+    byline = " — ".join(x for x in (data["author"], data["section"]) if x)
+    typer.echo(f"{data['title']}\n{data['outlet']} — {data['date'] or 'undated'} — {data['url'] or data['source_path']}"
+               + (f"\n{byline}" if byline else "") + "\n")
     typer.echo(data["text"])
 
 

@@ -52,3 +52,7 @@ class InputError(RagError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class NotFoundError(RagError, LookupError):
+    """An article, story or alert the archive does not hold; the message says where ids come from."""

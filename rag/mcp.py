@@ -23,39 +23,13 @@ from typing import Any
 from rag.config import Settings
 from rag.errors import ConfigError, RagError
 from rag.http_guard import BearerGuard, allowed_hosts, check_bind
-from rag.store import Filters
-from rag.validation import check_question
+from rag.service import Archive
 
 INSTRUCTIONS = (
     "Search and answer questions over indexed news articles (mostly Arabic, many outlets). Answers cite "
     "numbered passages with their outlet, date and URL; quotes are verbatim. Questions may be in English or "
     "Arabic; answers come in the question's language. Filters: outlet (either script), since/until (YYYY-MM-DD)."
 )
-
-
-class _Engines:
-    """Loads the retriever and the answer engine on first use (the LLM takes seconds)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._engine: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> Any:
-        with self._lock:
-            if self._engine is None:
-                from rag.answer import open_answer_engine
-
-                self._engine = open_answer_engine(self.settings)
-                self._engine.retriever.warm_in_background()  # a session lives long: read the index ahead
-            return self._engine
-
-    @property
-    def retriever(self) -> Any:
-        retriever = self.engine.retriever
-        retriever.refresh()
-        return retriever
 
 
 def create_mcp(settings: Settings, engine: Any = None) -> Any:
@@ -67,16 +41,18 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
         raise ConfigError("`rag mcp` needs the mcp extra: pip install '.[mcp]'") from None
     from rag import __version__
 
-    engines = _Engines(settings)
-    if engine is not None:
-        engines._engine = engine
+    archive = Archive(settings, engine)
     server = MCPServer(name="rag", instructions=INSTRUCTIONS, version=__version__)
+    warmed = threading.Event()
 
     def user_errors(tool: Callable[..., Any]) -> Callable[..., Any]:
         """Bad input comes back to the agent as a tool error that says what to do, not a crash."""
 
         @functools.wraps(tool)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not warmed.is_set():  # a session lives long: read the index ahead once
+                warmed.set()
+                archive.warm()
             try:
                 return tool(*args, **kwargs)
             except (RagError, LookupError) as exc:
@@ -87,80 +63,40 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
     @server.tool(description="Search the indexed news articles. Returns ranked passages with outlet, date, URL and "
                              "other outlets that ran the same story; one hit per story unless all_copies.")
     @user_errors
-    def search_articles(
-        query: str,
-        k: int = 5,
-        outlet: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        lang: str | None = None,
-        all_copies: bool = False,
-    ) -> dict[str, Any]:
-        check_question(settings, query, k, "query")
-        filters = Filters.parse(outlet, since, until, lang)
-        result = engines.retriever.search(query, k=k, filters=filters, all_copies=all_copies)
-        return result.to_dict()
+    def search_articles(query: str, k: int = 5, outlet: str | None = None, since: str | None = None,
+                        until: str | None = None, lang: str | None = None, all_copies: bool = False) -> dict[str, Any]:
+        archive.check(query, k, "query")
+        return archive.search(query, k, archive.filters(outlet, since, until, lang), all_copies=all_copies).to_dict()
 
     @server.tool(description="Answer a question from the articles, in the question's language, every claim cited "
                              "[n] to a passage (outlet, date, URL, verbatim quote). Says so when the articles do not "
                              "cover it. compare_outlets: one cited section per outlet instead.")
     @user_errors
-    def ask(
-        question: str,
-        k: int | None = None,
-        outlet: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        lang: str | None = None,
-        compare_outlets: bool = False,
-    ) -> dict[str, Any]:
-        check_question(settings, question, k)
-        filters = Filters.parse(outlet, since, until, lang)
-        engine = engines.engine
-        engine.retriever.refresh()
-        answer = engine.compare(question, k, filters) if compare_outlets else engine.ask(question, k=k, filters=filters)
-        return answer.to_dict()
+    def ask(question: str, k: int | None = None, outlet: str | None = None, since: str | None = None,
+            until: str | None = None, lang: str | None = None, compare_outlets: bool = False) -> dict[str, Any]:
+        archive.check(question, k)
+        return archive.ask(question, (), k, archive.filters(outlet, since, until, lang), compare=compare_outlets).to_dict()
 
-    @server.tool(description="One indexed article: title, outlet, date, URL, story and its text.")
+    @server.tool(description="One indexed article: title, outlet, date, URL, author, section, story and its text.")
     @user_errors
     def get_article(article_id: str) -> dict[str, Any]:
-        store = engines.retriever.store
-        article = store.find_articles([article_id]).get(article_id)
-        if article is None:
-            raise LookupError(f"no article {article_id!r} in the index; use an article_id from search_articles")
-        return {**article.to_dict(), "text": store.article_text(article_id)}
+        return archive.article(article_id)
 
     @server.tool(description="Day by day, which outlets reported about a subject (a name, a place, an event): "
                              "{days: [{date, outlets: {name: count}, headline, url}], first_by_outlet, not_reported_by}.")
     @user_errors
     def timeline(subject: str, since: str | None = None, until: str | None = None, outlet: str | None = None) -> dict[str, Any]:
-        from rag.live.timeline import subject_timeline
-
-        check_question(settings, subject, None, "subject")
-        filters = Filters.parse(outlet, since, until)
-        retriever = engines.retriever
-        retriever.refresh()
-        if filters.outlet:
-            retriever.store.resolve_outlet(filters.outlet)
-        return subject_timeline(retriever, subject, filters).to_dict()
+        return archive.timeline(subject, archive.filters(outlet, since, until))
 
     @server.tool(description="A story's timeline (a story_id from search_articles, or an article_id): first report, "
                              "every copy and update by outlet and date, headline changes, speakers, not_reported_by.")
     @user_errors
     def story(story_id: str) -> dict[str, Any]:
-        from rag.live.timeline import story_timeline
-
-        retriever = engines.retriever
-        retriever.refresh()
-        found = story_timeline(retriever.store, story_id)
-        if found is None:
-            raise LookupError(f"no story or article {story_id!r}; use a story_id or article_id from search_articles")
-        return found.to_dict()
+        return archive.story(story_id)
 
     @server.tool(description="The outlets in the index, with how many articles each has.")
     def list_outlets() -> dict[str, Any]:
-        store = engines.retriever.store
-        return {"outlets": store.outlet_counts(), "articles": store.manifest.articles}
+        return archive.outlets()
 
     return server
 

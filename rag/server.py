@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import threading
 import time
 import uuid
@@ -33,14 +32,14 @@ from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field, create_model, model_validator
 
 from rag.article import ArticleMeta
-from rag.answer import Answer, AnswerEngine, Event, citation_dict, history_pairs, source_line
+from rag.answer import Answer, AnswerEngine, Event, citation_dict, history_pairs
 from rag.claims import Claim
 from rag.config import Settings
-from rag import validation
-from rag.errors import FilterError, InputError, RagError
+from rag.errors import FilterError, InputError, NotFoundError, RagError
 from rag.language import has_lone_surrogate
 from rag.http_guard import HostGuard, allowed_hosts, bearer_ok, check_bind, error_body, openai_error
-from rag.store import Filters
+from rag.render import REPLACED_NOTICE, evidence_text
+from rag.service import Archive
 
 LOG = logging.getLogger("rag.server")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -433,22 +432,20 @@ def _with_sources(answer: Answer) -> str:
     return f"{answer.answer}\n\nSources:\n{block}" if block and not answer.abstained else answer.answer
 
 
-REPLACED_NOTE = "\n\n(Those claims do not answer the question.)\n\n"
+REPLACED_NOTE = f"\n\n{REPLACED_NOTICE}\n\n"
 
 
 def _evidence_text(event: Event) -> str:
     """The first thing an OpenAI-API client sees: the best quote and the passages found."""
-    if not event.sources:
-        return ""
-    lines = []
-    if event.quote is not None:
-        lines.append(f"Best match [{event.quote.n}] {event.quote.outlet}: “{event.quote.quote}”")
-    lines += ["Passages:", *(source_line(s) for s in event.sources)]
-    return "\n".join(lines) + "\n\n"
+    return evidence_text(event.sources, event.quote)
 
 
 def _engine(request: Request) -> AnswerEngine:
     return request.app.state.engine
+
+
+def _archive(request: Request) -> Archive:
+    return request.app.state.archive
 
 
 def _settings(request: Request) -> Settings:
@@ -457,6 +454,7 @@ def _settings(request: Request) -> Settings:
 
 #: what endpoints take from the app (set by `create_app`), so routers hold no globals
 Engine = Annotated[AnswerEngine, Depends(_engine)]
+Store = Annotated[Archive, Depends(_archive)]
 Config = Annotated[Settings, Depends(_settings)]
 
 
@@ -467,25 +465,9 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
                        code="invalid_api_key")
 
 
-def check_question(settings: Settings, text: str, k: int | None, field: str = "question") -> None:
-    try:
-        validation.check_question(settings, text, k, field)
-    except InputError as exc:
-        raise ApiError(422, str(exc), param=exc.field) from None
-
-
-def parse_filters(engine: AnswerEngine, outlet: str | None, since: str | None, until: str | None = None,
-                  lang: str | None = None) -> Filters:
-    """Filters validated against the live index before any answer starts (an unknown outlet is a 422 here,
-    never an error in the middle of a stream)."""
-    try:
-        filters = Filters.parse(outlet, since, until, lang)
-        engine.retriever.refresh()
-        if filters.outlet:
-            engine.retriever.store.resolve_outlet(filters.outlet)
-    except FilterError as exc:
-        raise ApiError(422, str(exc), param=exc.field) from None
-    return filters
+# Validation is the archive's (rag.service: `check`, `filters`), the same on every surface; its InputError
+# and FilterError become a 422 naming the field, NotFoundError a 404 (the handlers in `create_app`). Filters
+# are validated before any answer starts: an unknown outlet is a 422, never an error in the middle of a stream.
 
 
 #: the native JSON API (/api/*), the OpenAI-compatible one (/v1/*), the API's description, and the public page
@@ -510,53 +492,42 @@ def swagger(request: Request) -> Any:
     return get_swagger_ui_html(openapi_url="/openapi.json", title="rag API")
 
 @native_router.get("/api/status", response_model=StatusResponse)
-def status(engine: Engine, settings: Config) -> dict[str, Any]:
-    from rag.live.sources import freshness
-
-    engine.retriever.refresh()
-    return {**engine.retriever.store.status(), "sources": freshness(engine.retriever.store.index_dir)}
+def status(archive: Store) -> dict[str, Any]:
+    return archive.status()
 
 @native_router.post("/api/search", response_model=SearchResponse, response_model_exclude_none=True)
-def search(body: SearchRequest, engine: Engine, settings: Config) -> dict[str, Any]:
-    check_question(settings, body.query, body.k, "query")
-    filters = parse_filters(engine, body.outlet, body.since, body.until, body.lang)
-    result = engine.retriever.search(body.query, k=body.k, filters=filters, per_article=body.per_article,
-                                     all_copies=body.all_copies, diverse=body.diverse)
-    return result.to_dict()
+def search(body: SearchRequest, archive: Store) -> dict[str, Any]:
+    archive.check(body.query, body.k, "query")
+    filters = archive.filters(body.outlet, body.since, body.until, body.lang)
+    return archive.search(body.query, body.k, filters, per_article=body.per_article, all_copies=body.all_copies,
+                          diverse=body.diverse).to_dict()
 
 @native_router.get("/api/articles")
-def list_articles(engine: Engine, outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None,
+def list_articles(archive: Store, outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None,
                   limit: int = Query(20, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
-    filters = parse_filters(engine, outlet, since, until, lang)
-    total, articles = engine.retriever.store.list_articles(filters, offset, limit)
-    return {"total": total, "offset": offset, "articles": [a.to_dict() for a in articles]}
+    return archive.articles(archive.filters(outlet, since, until, lang), offset, limit)
 
 @native_router.get("/api/articles/{article_id:path}")
-def get_article(article_id: str, engine: Engine) -> dict[str, Any]:
-    engine.retriever.refresh()
-    store = engine.retriever.store
-    article = store.find_articles([article_id]).get(article_id)
-    if article is None:
-        raise HTTPException(404, f"no article {article_id!r}; GET /api/articles lists them")
-    return {**article.to_dict(), "text": store.article_text(article_id)}
+def get_article(article_id: str, archive: Store) -> dict[str, Any]:
+    return archive.article(article_id)
 
 @native_router.post("/api/ask", response_model=AskResponse,
           responses={200: {"content": {"text/event-stream": {}}}})
-def ask(body: AskRequest, engine: Engine, settings: Config) -> Any:
-    check_question(settings, body.question, body.k)
+def ask(body: AskRequest, archive: Store) -> Any:
+    archive.check(body.question, body.k)
     history = history_pairs([(t.role, t.content) for t in body.history])
-    chosen = parse_filters(engine, body.outlet, body.since, body.until, body.lang)
+    chosen = archive.filters(body.outlet, body.since, body.until, body.lang)
     if body.compare_outlets:
-        compared = engine.compare(engine.condense(body.question, history), body.k, chosen).to_dict()
+        compared = archive.ask(body.question, history, body.k, chosen, compare=True).to_dict()
         if not body.stream:
             return compared
         return EventSourceResponse(iter([_sse("citations", {**compared, "replaced": False}), _sse("done", {})]),
                                    headers=SSE_HEADERS)
     if not body.stream:
-        return engine.ask(body.question, history, body.k, chosen).to_dict()
+        return archive.ask(body.question, history, body.k, chosen).to_dict()
 
     def events(stop: threading.Event) -> Iterator[str]:
-        for event in engine.stream(body.question, history, body.k, chosen, cancel=stop):
+        for event in archive.stream(body.question, history, body.k, chosen, cancel=stop):
             if event.kind == "sources":
                 yield _sse("sources", {"sources": [x.to_dict() for x in event.sources],
                                        "quote": event.quote.to_dict() if event.quote else None})
@@ -607,36 +578,36 @@ def _check_openai_request(body: ChatCompletionRequest, settings: Settings) -> No
 
 
 @openai_router.post("/v1/chat/completions")
-def chat_completions(body: ChatCompletionRequest, engine: Engine, settings: Config, request: Request) -> Any:
+def chat_completions(body: ChatCompletionRequest, archive: Store, settings: Config, request: Request) -> Any:
     _check_openai_request(body, settings)
     turns = [(m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user":
         raise ApiError(400, "the last message must be from the user", param="messages")
     question = turns[-1][1]
-    check_question(settings, question, body.k, "messages")
+    archive.check(question, body.k, "messages")
     limit = body.max_completion_tokens or body.max_tokens
     generation = {key: value for key, value in (("temperature", body.temperature), ("max_tokens", limit)) if value is not None}
-    chosen = parse_filters(engine, body.outlet, body.since, body.until, body.lang)
+    chosen = archive.filters(body.outlet, body.since, body.until, body.lang)
     history = history_pairs([(role, strip_evidence(text) if role == "assistant" else text) for role, text in turns[:-1]])
     stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     reply = Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), body.model,
                        bool(body.stream_options and body.stream_options.include_usage), [s for s in stops if s],
                        articles_url=f"{request.base_url}api/articles/")
     if body.compare_outlets or body.model.endswith(":compare"):
-        answer = engine.compare(engine.condense(question, history), body.k, chosen)
+        answer = archive.ask(question, history, body.k, chosen, compare=True)
         if body.stream:
             return EventSourceResponse(iter([reply.chunk({"role": "assistant", "content": ""}),
                                              *reply.closing(answer, _with_sources(answer)), _sse(None, "[DONE]")]),
                                        headers=SSE_HEADERS)
         return {**reply.message(answer, _with_sources(answer)), "outlets": [o.to_dict() for o in answer.outlets]}
     if not body.stream:
-        answer = engine.ask(question, history, body.k, chosen, generation)
+        answer = archive.ask(question, history, body.k, chosen, generation=generation)
         return reply.message(answer, _with_sources(answer))
 
     def events(stop: threading.Event) -> Iterator[str]:
         yield reply.chunk({"role": "assistant", "content": ""})
         streamed = False
-        for event in engine.stream(question, history, body.k, chosen, cancel=stop, generation=generation):
+        for event in archive.stream(question, history, body.k, chosen, cancel=stop, generation=generation):
             if event.kind == "sources" and body.evidence and _evidence_text(event):
                 yield from reply.say(_evidence_text(event))
             elif event.kind == "token":
@@ -768,7 +739,8 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host
     )
     app.state.engine = engine
     app.state.settings = settings
-    engine.retriever.warm_in_background()  # a server lives long: read the index's pages ahead once
+    app.state.archive = Archive(settings, engine)
+    app.state.archive.warm()  # a server lives long: read the index's pages ahead once
     # added innermost first: the body limit's 413 still gets CORS headers; the Host check comes before all
     app.add_middleware(JsonBody)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
@@ -778,6 +750,10 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        if isinstance(exc, (InputError, FilterError)):  # a field that cannot be used as given
+            return _error(request, 422, str(exc), param=exc.field)
+        if isinstance(exc, NotFoundError):
+            return _error(request, 404, str(exc))
         return _error(request, 400, str(exc))
 
     @app.exception_handler(StarletteHTTPException)
@@ -800,7 +776,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host
 
     from rag.live.routes import build_router
 
-    for router in (native_router, openai_router, schema_router, page_router, build_router(authorize, _engine)):
+    for router in (native_router, openai_router, schema_router, page_router, build_router(authorize, _archive)):
         app.include_router(router)
     return app
 

@@ -247,16 +247,14 @@ def alerts_remove(alert_id: int, index: IndexOpt = None, config: ConfigOpt = Non
 def story(story_id: str, index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """A story's timeline (STORY_ID or any of its articles' ids): first report, copies and updates by outlet,
     headline changes, speakers quoted, and the outlets that did not carry it."""
-    from rag.live.timeline import story_timeline
-    from rag.store import IndexStore
+    from rag.live.timeline import StoryTimeline
+    from rag.service import Archive
 
-    settings = load_settings(config, index_dir=index)
-    found = story_timeline(IndexStore.open(settings.index_dir), story_id)
-    if found is None:
-        raise RagError(f"no story or article {story_id!r}; search JSON and `rag articles show` give story ids")
+    data = Archive.open(load_settings(config, index_dir=index)).story(story_id)
     if as_json:
-        _json(found.to_dict())
+        _json(data)
         return
+    found = StoryTimeline.from_dict(data)
     typer.echo(f"story {found.story_id}: {len(found.entries)} articles from {len(found.outlets)} outlets")
     typer.echo(f"first report: {found.first_report.date or 'undated'} {found.first_report.outlet}: {found.first_report.title}")
     for e in found.entries:
@@ -275,19 +273,15 @@ def timeline(subject: str, since: SinceOpt = None, until: UntilOpt = None, outle
              index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Day by day, which outlets reported about SUBJECT (one count per story), the day's leading headline,
     and which outlets did not report it."""
-    from rag import open_retriever
-    from rag.live.timeline import subject_timeline
-    from rag.store import Filters
+    from rag.live.timeline import SubjectTimeline
+    from rag.service import Archive
 
-    settings = load_settings(config, index_dir=index)
-    filters = Filters.parse(outlet, since, until)
-    retriever = open_retriever(settings)
-    if filters.outlet:
-        retriever.store.resolve_outlet(filters.outlet)
-    found = subject_timeline(retriever, subject, filters)
+    archive = Archive.open(load_settings(config, index_dir=index))
+    data = archive.timeline(subject, archive.filters(outlet, since, until))
     if as_json:
-        _json(found.to_dict())
+        _json(data)
         return
+    found = SubjectTimeline.from_dict(data)
     if not found.days:
         typer.echo(f"no dated article about {subject!r}" + (f" (searched: {', '.join(found.terms)})" if found.terms else ""))
     outlets = sorted({o for d in found.days for o in d.outlets})

@@ -34,7 +34,7 @@ class AlertRequest(BaseModel):
 STREAM_POLL_S = 1.0
 
 
-def build_router(authorize: Any, engine_of: Any) -> APIRouter:
+def build_router(authorize: Any, archive_of: Any) -> APIRouter:
     router = APIRouter(dependencies=[Depends(authorize)], tags=["live"])
 
     def index_dir(request: Request):
@@ -151,30 +151,13 @@ def build_router(authorize: Any, engine_of: Any) -> APIRouter:
 
     @router.get("/api/stories/{story_id:path}")
     def story(story_id: str, request: Request) -> dict[str, Any]:
-        from rag.live.timeline import story_timeline
-
-        retriever = engine_of(request).retriever
-        retriever.refresh()
-        found = story_timeline(retriever.store, story_id)
-        if found is None:
-            raise HTTPException(404, f"no story or article {story_id!r}; search results give story ids")
-        return found.to_dict()
+        return archive_of(request).story(story_id)
 
     @router.get("/api/timeline")
     def timeline(request: Request, subject: str = Query(..., min_length=1, max_length=200), since: str | None = None,
                  until: str | None = None, outlet: str | None = None) -> dict[str, Any]:
-        from rag.live.timeline import subject_timeline
-        from rag.store import Filters
-
-        retriever = engine_of(request).retriever
-        try:
-            filters = Filters.parse(outlet, since, until)
-            retriever.refresh()
-            if filters.outlet:
-                retriever.store.resolve_outlet(filters.outlet)
-        except FilterError as exc:
-            raise HTTPException(422, str(exc)) from None
-        return subject_timeline(retriever, subject, filters).to_dict()
+        archive = archive_of(request)
+        return archive.timeline(subject, archive.filters(outlet, since, until))
 
     return router
 

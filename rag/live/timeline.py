@@ -53,6 +53,12 @@ class StoryTimeline:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "StoryTimeline":
+        entries = lambda rows: [Entry(**row) for row in rows]  # noqa: E731
+        return cls(**{**data, "first_report": Entry(**data["first_report"]), "entries": entries(data["entries"]),
+                      "headlines": entries(data["headlines"])})
+
 
 def story_timeline(store: IndexStore, story_or_article: str) -> StoryTimeline | None:
     story_id = story_or_article
@@ -109,6 +115,10 @@ class SubjectTimeline:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SubjectTimeline":
+        return cls(**{**data, "days": [Day(**day) for day in data["days"]]})
 
 
 def _held(groups: list[set[str]], text: str) -> float:
