@@ -32,6 +32,52 @@ INSTRUCTIONS = (
 )
 
 
+class Tools:
+    """The MCP tools: each is one `Archive` call, and its signature is the tool's input schema."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+
+    def search_articles(self, query: str, k: int = 5, outlet: str | None = None, since: str | None = None,
+                        until: str | None = None, lang: str | None = None, all_copies: bool = False) -> dict[str, Any]:
+        self.archive.check(query, k, "query")
+        filters = self.archive.filters(outlet, since, until, lang)
+        return self.archive.search(query, k, filters, all_copies=all_copies).to_dict()
+
+    def ask(self, question: str, k: int | None = None, outlet: str | None = None, since: str | None = None,
+            until: str | None = None, lang: str | None = None, compare_outlets: bool = False) -> dict[str, Any]:
+        self.archive.check(question, k)
+        filters = self.archive.filters(outlet, since, until, lang)
+        return self.archive.ask(question, (), k, filters, compare=compare_outlets).to_dict()
+
+    def get_article(self, article_id: str) -> dict[str, Any]:
+        return self.archive.article(article_id)
+
+    def timeline(self, subject: str, since: str | None = None, until: str | None = None, outlet: str | None = None) -> dict[str, Any]:
+        return self.archive.timeline(subject, self.archive.filters(outlet, since, until))
+
+    def story(self, story_id: str) -> dict[str, Any]:
+        return self.archive.story(story_id)
+
+    def list_outlets(self) -> dict[str, Any]:
+        return self.archive.outlets()
+
+
+DESCRIPTIONS = {
+    "search_articles": "Search the indexed news articles. Returns ranked passages with outlet, date, URL and other outlets "
+                       "that ran the same story; one hit per story unless all_copies.",
+    "ask": "Answer a question from the articles, in the question's language, every claim cited [n] to a passage (outlet, "
+           "date, URL, verbatim quote). Says so when the articles do not cover it. compare_outlets: one cited section per "
+           "outlet instead.",
+    "get_article": "One indexed article: title, outlet, date, URL, author, section, story and its text.",
+    "timeline": "Day by day, which outlets reported about a subject (a name, a place, an event): "
+                "{days: [{date, outlets: {name: count}, headline, url}], first_by_outlet, not_reported_by}.",
+    "story": "A story's timeline (a story_id from search_articles, or an article_id): first report, every copy and update "
+             "by outlet and date, headline changes, speakers, not_reported_by.",
+    "list_outlets": "The outlets in the index, with how many articles each has.",
+}
+
+
 def create_mcp(settings: Settings, engine: Any = None) -> Any:
     """The MCP server (an `mcp.server.mcpserver.MCPServer`) for the configured index."""
     try:
@@ -42,6 +88,7 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
     from rag import __version__
 
     archive = Archive(settings, engine)
+    tools = Tools(archive)
     server = MCPServer(name="rag", instructions=INSTRUCTIONS, version=__version__)
     warmed = threading.Event()
 
@@ -60,44 +107,8 @@ def create_mcp(settings: Settings, engine: Any = None) -> Any:
 
         return wrapper
 
-    @server.tool(description="Search the indexed news articles. Returns ranked passages with outlet, date, URL and "
-                             "other outlets that ran the same story; one hit per story unless all_copies.")
-    @user_errors
-    def search_articles(query: str, k: int = 5, outlet: str | None = None, since: str | None = None,
-                        until: str | None = None, lang: str | None = None, all_copies: bool = False) -> dict[str, Any]:
-        archive.check(query, k, "query")
-        return archive.search(query, k, archive.filters(outlet, since, until, lang), all_copies=all_copies).to_dict()
-
-    @server.tool(description="Answer a question from the articles, in the question's language, every claim cited "
-                             "[n] to a passage (outlet, date, URL, verbatim quote). Says so when the articles do not "
-                             "cover it. compare_outlets: one cited section per outlet instead.")
-    @user_errors
-    def ask(question: str, k: int | None = None, outlet: str | None = None, since: str | None = None,
-            until: str | None = None, lang: str | None = None, compare_outlets: bool = False) -> dict[str, Any]:
-        archive.check(question, k)
-        return archive.ask(question, (), k, archive.filters(outlet, since, until, lang), compare=compare_outlets).to_dict()
-
-    @server.tool(description="One indexed article: title, outlet, date, URL, author, section, story and its text.")
-    @user_errors
-    def get_article(article_id: str) -> dict[str, Any]:
-        return archive.article(article_id)
-
-    @server.tool(description="Day by day, which outlets reported about a subject (a name, a place, an event): "
-                             "{days: [{date, outlets: {name: count}, headline, url}], first_by_outlet, not_reported_by}.")
-    @user_errors
-    def timeline(subject: str, since: str | None = None, until: str | None = None, outlet: str | None = None) -> dict[str, Any]:
-        return archive.timeline(subject, archive.filters(outlet, since, until))
-
-    @server.tool(description="A story's timeline (a story_id from search_articles, or an article_id): first report, "
-                             "every copy and update by outlet and date, headline changes, speakers, not_reported_by.")
-    @user_errors
-    def story(story_id: str) -> dict[str, Any]:
-        return archive.story(story_id)
-
-    @server.tool(description="The outlets in the index, with how many articles each has.")
-    def list_outlets() -> dict[str, Any]:
-        return archive.outlets()
-
+    for name, description in DESCRIPTIONS.items():
+        server.tool(description=description)(user_errors(getattr(tools, name)))
     return server
 
 

@@ -774,10 +774,11 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host
         message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(first.get("msg", "invalid request"))
         return _error(request, 422, message, param=where or None)
 
-    from rag.live.routes import build_router
+    from rag.live.routes import router as live_router
 
-    for router in (native_router, openai_router, schema_router, page_router, build_router(authorize, _archive)):
+    for router in (native_router, openai_router, schema_router, page_router):
         app.include_router(router)
+    app.include_router(live_router, dependencies=[Depends(authorize)])
     return app
 
 

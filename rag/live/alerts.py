@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from rag.answerability import CROSS_LANGUAGE_OFFSET, coverage
-from rag.errors import RagError
+from rag.errors import InputError
 from rag.language import detect_language, lexical_tokens, light_stem
 from rag.news import analyse, mentions
 from rag.store import Filters, date_bound
@@ -105,10 +105,10 @@ class AlertBook:
     def add(self, question: str, outlet: str | None = None, since: str | None = None, webhook: str | None = None) -> Alert:
         question = (question or "").strip()
         if not question:
-            raise RagError("an alert needs a question, e.g. rag alerts add \"What did Lavrov say about Raqqa?\"")
+            raise InputError("an alert needs a question, e.g. rag alerts add \"What did Lavrov say about Raqqa?\"", "question")
         filters = Filters.parse(outlet=outlet, since=since)  # the one validator: a bad date is an error here
         if webhook and (urlsplit(webhook).scheme not in ("http", "https") or not urlsplit(webhook).netloc):
-            raise RagError(f"--webhook {webhook!r} is not an http(s) URL")
+            raise InputError(f"--webhook {webhook!r} is not an http(s) URL", "webhook")
         with self.db:
             cursor = self.db.execute("INSERT INTO alerts(question, outlet, since, webhook, created_at) VALUES (?,?,?,?,?)",
                                      (question, filters.outlet, filters.since, webhook or None, _now().isoformat()))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rag.errors import RagError
+from rag.errors import InputError
 from rag.live.feeds import FeedItem, ListingError, parse_listing
 from rag.live.fetch import FetchError, PoliteClient
 from rag.outlets import OutletDetector
@@ -42,10 +42,10 @@ def parse_duration(text: str) -> int:
     """'5s', '10m', '1h', '1d' or seconds → seconds."""
     match = _DURATION.match(str(text))
     if not match:
-        raise RagError(f"--every {text!r} is not a duration; write it like 30s, 10m, 1h or 1d")
+        raise InputError(f"--every {text!r} is not a duration; write it like 30s, 10m, 1h or 1d", "every")
     seconds = int(float(match[1]) * _UNITS[(match[2] or "").lower() or None])
     if seconds < MIN_EVERY_S:
-        raise RagError(f"--every {text!r} is under {MIN_EVERY_S} s; poll at most once a second")
+        raise InputError(f"--every {text!r} is under {MIN_EVERY_S} s; poll at most once a second", "every")
     return seconds
 
 
@@ -106,7 +106,7 @@ class SourceBook:
     def add(self, url: str, outlet: str | None, every_s: int) -> Source:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise RagError(f"source {url!r} is not an http(s) URL; give the address of an RSS/Atom feed or a sitemap")
+            raise InputError(f"source {url!r} is not an http(s) URL; give the address of an RSS/Atom feed or a sitemap", "url")
         source = Source(url, outlet or None, every_s, utc_now())
         with self.db:
             self.db.execute(
