@@ -17,9 +17,10 @@ built around the model rather than expected from it:
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,63 +61,7 @@ COMPARE_OUTLETS = 5
 # A sentence that contains the question's key term (rag.answer.KeyTerm) is preferred by this much.
 KEY_TERM_BONUS = 0.02
 
-MESSAGES = {
-    "abstain": {
-        "en": "The indexed articles do not cover this question.",
-        "ar": "لا تغطي المقالات المفهرسة هذا السؤال.",
-        "fr": "Les articles indexés ne traitent pas cette question.",
-    },
-    "extractive": {
-        "en": "The sources say:",
-        "ar": "ورد في المصادر:",
-        "fr": "Les sources indiquent :",
-    },
-    "untranslated": {
-        "en": "The sources say (quoted in their own language; no language model is configured to render them):",
-        "ar": "ورد في المصادر (بلغتها الأصلية؛ لا يوجد نموذج لغوي لترجمتها):",
-        "fr": "Les sources indiquent (dans leur langue; aucun modèle n'est configuré pour les traduire) :",
-    },
-    "translation": {"en": "machine translation", "ar": "ترجمة آلية", "fr": "traduction automatique"},
-    "rendered": {
-        "en": "What the articles say (machine translation of the cited sentences):",
-        "ar": "ما تقوله المقالات (ترجمة آلية للجمل المقتبسة):",
-        "fr": "Ce que disent les articles (traduction automatique des phrases citées) :",
-    },
-    "unrendered": {
-        "en": "The sources say (quoted in their own language: the machine translation changed a name, number, date or negation, so it is not shown):",
-        "ar": "ورد في المصادر (بلغتها الأصلية: غيّرت الترجمة الآلية اسما أو رقما أو تاريخا أو نفيا فلم تُعرض):",
-        "fr": "Les sources indiquent (dans leur langue : la traduction automatique changeait un nom, un nombre, une date ou une négation) :",
-    },
-    "compare": {
-        "en": "How {n} outlets reported it (each in its own words, earliest first):",
-        "ar": "كيف نقلت {n} وسائل إعلام الخبر (كل منها بكلماتها، الأقدم أولا):",
-        "fr": "Comment {n} médias l'ont rapporté (chacun dans ses mots, le plus ancien d'abord) :",
-    },
-    "different_words": {
-        "en": "Outlets quote {speaker} in different words: {a} ({a_date}): “{a_words}”; {b} ({b_date}): “{b_words}”.",
-        "ar": "تنسب وسائل الإعلام إلى {speaker} كلمات مختلفة: {a} ({a_date}): «{a_words}»؛ {b} ({b_date}): «{b_words}».",
-        "fr": "Les médias citent {speaker} avec des mots différents : {a} ({a_date}) : « {a_words} » ; {b} ({b_date}) : « {b_words} ».",
-    },
-    "figures_agree": {
-        "en": "They give the same figures: {items}.",
-        "ar": "تتفق في الأرقام: {items}.",
-        "fr": "Ils donnent les mêmes chiffres : {items}.",
-    },
-    "figures_differ": {
-        "en": "Their figures differ: {items}.",
-        "ar": "تختلف في الأرقام: {items}.",
-        "fr": "Leurs chiffres diffèrent : {items}.",
-    },
-    "compare_span": {
-        "en": "First reported by {first} on {first_date}; the latest of these is {last}, {last_date}.",
-        "ar": "أول من نقله {first} في {first_date}؛ وآخرها {last} في {last_date}.",
-        "fr": "Rapporté d'abord par {first} le {first_date}; le plus récent : {last}, {last_date}.",
-    },
-}
-
-
-def message(kind: str, language: str) -> str:
-    return MESSAGES[kind].get(language, MESSAGES[kind]["en"])
+from rag.messages import message  # noqa: E402  (user-facing sentences, en/ar/fr)
 
 
 @dataclass(kw_only=True)
@@ -468,10 +413,10 @@ class AnswerEngine:
         rewritten = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ""
         return rewritten or question
 
-    def retrieve(self, question: str, k: int, filters: Filters | None) -> SearchResult:
+    def retrieve(self, question: str, k: int, filters: Filters | None, diverse: int | None = None) -> SearchResult:
         """Passages for the question, with the name expansion the search used (reused by the checks)."""
         self.retriever.refresh()
-        return self.retriever.search(question, k=k, filters=filters, per_article=False)
+        return self.retriever.search(question, k=k, filters=filters, per_article=False, diverse=diverse)
 
     @staticmethod
     def _kind(question_language: str, hits: list[Hit]) -> str:
@@ -507,67 +452,82 @@ class AnswerEngine:
         and releases it; the stream then ends without an answer. `generation` passes
         `temperature` and `max_tokens` to the model (the OpenAI API's request fields).
         """
+        q = self._open(question, history, k, filters)
+        if self.should_abstain(q.language, q.hits):  # nothing close enough to the question
+            sources = [_source(n, h, h.chunk.text[:300]) for n, h in enumerate(q.hits, 1)]
+            q.mark("sources_s")
+            yield Event("sources", sources=sources)
+            yield self._done(q, self._abstained(q.question, q.standalone, q.language, sources, q.timings))
+            return
+        key = self.key_term.find(q.standalone, q.hits, q.expansion)
+        if self.settings.answers == "quotes":  # the sentences that answer, in the asker's language
+            yield from self._from_sentences(q, key)
+        else:  # the model writes claims across the passages
+            yield from self._synthesis(q, key, cancel, generation)
+
+    def _open(self, question: str, history: Sequence[tuple[str, str]], k: int | None, filters: Filters | None,
+              diverse: int | None = None) -> "_Asking":
+        """One question's state (what `stream` and `compare` both start from): made standalone (follow-ups),
+        retrieved (`diverse`: at most that many passages per outlet), timed."""
         started = time.perf_counter()
         question = question.strip()
         if not question:
             raise RagError("the question is empty; ask something")
         language = detect_language(question)
         standalone = self.condense(question, history)
-        result = self.retrieve(standalone, k or self.settings.k, filters)
-        hits, expansion = result.hits, result.expansion
-        timings: dict[str, float | None] = {"retrieve_s": round(time.perf_counter() - started, 3),
-                                             "sources_s": None, "first_token_s": None}
+        result = self.retrieve(standalone, k or self.settings.k, filters, diverse)
+        best = max((round(float(h.similarity), 4) for h in result.hits if h.similarity is not None), default=None)
+        q = _Asking(question, language, standalone, result, started, signals={"best_similarity": best})
+        q.mark("retrieve_s")
+        return q
 
-        signals: dict[str, Any] = {
-            "best_similarity": max((round(float(h.similarity), 4) for h in hits if h.similarity is not None), default=None)}
+    def _done(self, q: "_Asking", answer: Answer, replaced: bool = False) -> Event:
+        """Every exit of `stream`: the answer with its timings, signals, token usage and time filter."""
+        answer.timings["total_s"] = round(time.perf_counter() - q.started, 3)
+        if not answer.abstained and q.result.news is not None and q.result.news.speaker:
+            self._note_different_words(answer, q.hits, q.result.news)
+        answer.signals = q.signals
+        answer.usage = {**q.usage, "total_tokens": q.usage["prompt_tokens"] + q.usage["completion_tokens"]}
+        answer.time_filter = q.result.time_filter.to_dict() if q.result.time_filter else None
+        return Event("answer", answer=answer, replaced=replaced)
 
-        usage = {"prompt_tokens": 0, "completion_tokens": 0}
-
-        def done(answer: Answer, replaced: bool = False) -> Event:
-            answer.timings["total_s"] = round(time.perf_counter() - started, 3)
-            if not answer.abstained and result.news is not None and result.news.speaker:
-                self._note_different_words(answer, hits, result.news)
-            answer.signals = signals
-            answer.usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
-            answer.time_filter = result.time_filter.to_dict() if result.time_filter else None
-            return Event("answer", answer=answer, replaced=replaced)
-
-        if self.should_abstain(language, hits):
-            sources = [_source(n, h, h.chunk.text[:300]) for n, h in enumerate(hits, 1)]
-            timings["sources_s"] = round(time.perf_counter() - started, 3)
-            yield Event("sources", sources=sources)
-            yield done(self._abstained(question, standalone, language, sources, timings))
-            return
-        key = self.key_term.find(standalone, hits, expansion)
-        if self.settings.answers == "quotes":
-            yield from self._from_sentences(question, standalone, language, result, key, timings, signals, done, started)
-            return
-        chosen = self.chooser.choose(standalone, hits, key, expansion.lexical_terms)
+    def _synthesis(self, q: "_Asking", key: set[str] | None, cancel: threading.Event | None,
+                   generation: dict[str, Any] | None) -> Iterator[Event]:
+        """`answers = "synthesis"`: passages chosen sentence by sentence, the model's claims checked as they
+        stream; quotes or "not in these articles" when the claims do not answer."""
+        chosen = self.chooser.choose(q.standalone, q.hits, key, q.expansion.lexical_terms)
         sources = [_source(n, h, w) for n, (h, w) in enumerate(zip(chosen.hits, chosen.windows), 1)]
         best_quote = _citation(chosen.best[0], chosen.hits[chosen.best[0] - 1], chosen.best[1]) if chosen.best else None
-        timings["sources_s"] = round(time.perf_counter() - started, 3)
+        q.mark("sources_s")
         yield Event("sources", sources=sources, quote=best_quote)
+        strong = self._strength(q, chosen, key)
+        glossary = Glossary.for_question(q.expansion, self.curated)
+        if self.llm is None:  # no model: the best quotes when the evidence is strong, else abstain
+            extractive = key is not None and strong
+            yield self._done(q, self._quoted(q.question, q.standalone, q.language, chosen, key, q.expansion, sources,
+                                             q.timings, glossary) if extractive
+                             else self._abstained(q.question, q.standalone, q.language, sources, q.timings))
+            return
+        run = _ModelRun()
+        if not (yield from self._model_claims(q, chosen, run, cancel, generation)):
+            return  # the client left: no answer
+        yield self._done(q, *self._decide(q, chosen, run, key, strong, sources, glossary))
 
-        kind = self._kind(language, chosen.hits)
+    def _strength(self, q: "_Asking", chosen: Chosen, key: set[str] | None) -> bool:
+        """Whether the evidence is strong enough to quote; what it was read from goes into the signals."""
+        kind = self._kind(q.language, chosen.hits)
         relevance = max(chosen.relevance, default=0.0)
         strong = relevance >= QUOTE_RELEVANCE or (relevance >= QUOTE_RELEVANCE_COVERED and chosen.coverage >= 2)
-        signals.update(key_term=sorted(key) if key else None, relevance=round(relevance, 4),
-                       kind=kind, strong_evidence=strong, coverage=chosen.coverage)
-        glossary = Glossary.for_question(expansion, self.curated)
-        if self.llm is None:
-            if key is None or not strong:
-                yield done(self._abstained(question, standalone, language, sources, timings))
-                return
-            yield done(self._quoted(question, standalone, language, chosen, key, expansion, sources, timings, glossary))
-            return
+        q.signals.update(key_term=sorted(key) if key else None, relevance=round(relevance, 4),
+                         kind=kind, strong_evidence=strong, coverage=chosen.coverage)
+        return strong
 
-        claims: list[Claim] = []
-        quotes: dict[int, str] = {}
-        streamed = ""
-        reader = ClaimReader()
+    def _model_claims(self, q: "_Asking", chosen: Chosen, run: "_ModelRun", cancel: threading.Event | None,
+                      generation: dict[str, Any] | None) -> Generator[Event, None, bool]:
+        """The model's claims, each checked as it completes and yielded when kept; False if cancelled."""
         prompt, options = self._prompt(len(chosen.hits))
         messages = prompt.format_messages(
-            sources=_context(chosen), question=standalone, language=LANGUAGE_NAMES.get(language, language))
+            sources=_context(chosen), question=q.standalone, language=LANGUAGE_NAMES.get(q.language, q.language))
         # The model's own stream, not a LangChain chain's: closing a chain's stream drains the
         # model to the end, while closing this one stops it and releases its lock at once.
         options.update(generation or {})
@@ -575,59 +535,54 @@ class AnswerEngine:
         try:
             for piece in pieces:
                 if cancel is not None and cancel.is_set():
-                    return
+                    return False
                 if piece.usage_metadata:
-                    usage["prompt_tokens"] += piece.usage_metadata.get("input_tokens", 0)
-                    usage["completion_tokens"] += piece.usage_metadata.get("output_tokens", 0)
+                    q.usage["prompt_tokens"] += piece.usage_metadata.get("input_tokens", 0)
+                    q.usage["completion_tokens"] += piece.usage_metadata.get("output_tokens", 0)
                     continue
-                if timings["first_token_s"] is None:
-                    timings["first_token_s"] = round(time.perf_counter() - started, 3)
-                for draft in reader.feed(str(piece.content)):
-                    text = self._accept(draft, chosen, claims, quotes, standalone, language)
-                    if text:
-                        streamed += text
-                        yield Event("token", text)
+                if q.timings["first_token_s"] is None:
+                    q.mark("first_token_s")
+                for draft in run.reader.feed(str(piece.content)):
+                    yield from self._kept(draft, chosen, run, q)
         finally:
             pieces.close()
-        for draft in reader.finish():
-            text = self._accept(draft, chosen, claims, quotes, standalone, language)
-            if text:
-                streamed += text
-                yield Event("token", text)
+        for draft in run.reader.finish():
+            yield from self._kept(draft, chosen, run, q)
+        return True
 
-        kept = [c for c in claims if c.kept]
-        signals["model_found"] = reader.found
+    def _kept(self, draft: Any, chosen: Chosen, run: "_ModelRun", q: "_Asking") -> Iterator[Event]:
+        text = self._accept(draft, chosen, run.claims, run.quotes, q.standalone, q.language)
+        if text:
+            run.streamed += text
+            yield Event("token", text)
+
+    def _decide(self, q: "_Asking", chosen: Chosen, run: "_ModelRun", key: set[str] | None, strong: bool,
+                sources: list[Source], glossary: Glossary) -> tuple[Answer, bool]:
+        """The answer from what the model wrote: its kept claims when they answer the question, else the
+        best quotes (strong evidence) or "not in these articles" — and whether that replaced what was shown."""
+        kept = [c for c in run.claims if c.kept]
+        q.signals["model_found"] = run.reader.found
         on_topic = key is None or any(key & set(lexical_tokens(c.text)) | _aliased(c.text, key, self.checker) for c in kept)
-        if reader.found is False and not kept:
-            yield done(self._abstained(question, standalone, language, sources, timings, claims))
-            return
+        if run.reader.found is False and not kept:
+            return self._abstained(q.question, q.standalone, q.language, sources, q.timings, run.claims), False
         if kept and on_topic:
-            citations = [self._cite(n, chosen, quotes[n], language, glossary) for n in sorted(quotes)]
-            answer = Answer(question, streamed.strip(), language, False, citations, sources, timings, "generated",
-                            standalone, claims)
-            yield done(answer)
-            return
+            citations = [self._cite(n, chosen, run.quotes[n], q.language, glossary) for n in sorted(run.quotes)]
+            return Answer(q.question, run.streamed.strip(), q.language, False, citations, sources, q.timings, "generated",
+                          q.standalone, run.claims), False
         if strong and key is not None:
-            answer = self._quoted(question, standalone, language, chosen, key, expansion, sources, timings, glossary, claims)
-            yield done(answer, replaced=bool(streamed))
-            return
-        yield done(self._abstained(question, standalone, language, sources, timings, claims), replaced=bool(streamed))
+            return self._quoted(q.question, q.standalone, q.language, chosen, key, q.expansion, sources, q.timings,
+                                glossary, run.claims), bool(run.streamed)
+        return self._abstained(q.question, q.standalone, q.language, sources, q.timings, run.claims), bool(run.streamed)
 
     def compare(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """How the outlets reported it: one cited section per outlet (up to COMPARE_OUTLETS), each with
         the outlet's own best sentence, its date and, for a speaker question, whose words they are."""
-        started = time.perf_counter()
-        question = question.strip()
-        if not question:
-            raise RagError("the question is empty; ask something")
-        language = detect_language(question)
-        self.retriever.refresh()
-        result = self.retriever.search(question, k=max(k or 0, COMPARE_OUTLETS * 2), filters=filters, diverse=1)
+        q = self._open(question, (), max(k or 0, COMPARE_OUTLETS * 2), filters, diverse=1)
+        question, language, result, started, timings = q.question, q.language, q.result, q.started, q.timings
         first_per_outlet: dict[str, Hit] = {}
         for hit in result.hits:
             first_per_outlet.setdefault(hit.chunk.outlet, hit)
         hits = list(first_per_outlet.values())[:COMPARE_OUTLETS]
-        timings: dict[str, float | None] = {"retrieve_s": round(time.perf_counter() - started, 3), "sources_s": None, "first_token_s": None}
         sources = [_source(n, h, h.chunk.text[:300]) for n, h in enumerate(hits, 1)]
         time_filter = result.time_filter.to_dict() if result.time_filter else None
         gate = ABSTAIN_SIMILARITY[self._kind(language, hits)] if hits else 1.0
@@ -721,10 +676,11 @@ class AnswerEngine:
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _from_sentences(self, question: str, standalone: str, language: str, result: SearchResult,
-                        key: set[str] | None, timings: dict[str, float | None], signals: dict[str, Any],
-                        done: Callable[..., Event], started: float) -> Iterator[Event]:
+    def _from_sentences(self, q: "_Asking", key: set[str] | None) -> Iterator[Event]:
         """Quote-first (rag.grounded): the sentences that answer, each in the asker's language, or abstain."""
+        question, standalone, language, result = q.question, q.standalone, q.language, q.result
+        timings, signals, started = q.timings, q.signals, q.started
+        done = functools.partial(self._done, q)
         hits, expansion = result.hits, result.expansion
         evidence, scored = self.score(standalone, result, key)
         sources = [_source(n, h, _window(evidence.passages[n - 1].sentences, _best_index(scored, n - 1),
@@ -897,6 +853,43 @@ def _news_fields(hit: Hit) -> dict[str, Any]:
         "quote_type": hit.quote_type if hit.quote_type in ("direct", "reported", "mention") else None,
         "also_reported_by": [a.copy_ref() for a in hit.also_reported_by],
     }
+
+
+@dataclass
+class _Asking:
+    """One question on its way to an answer: opened by `AnswerEngine._open`, closed by `_done` at every exit."""
+
+    question: str
+    language: str
+    standalone: str  # the question made standalone (a follow-up rewritten with the conversation)
+    result: SearchResult
+    started: float
+    timings: dict[str, float | None] = field(default_factory=lambda: {"retrieve_s": None, "sources_s": None,
+                                                                       "first_token_s": None})
+    signals: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+
+    @property
+    def hits(self) -> list[Hit]:
+        return self.result.hits
+
+    @property
+    def expansion(self) -> Any:
+        return self.result.expansion
+
+    def mark(self, name: str) -> None:
+        """Record the time since the question came in as `timings[name]`."""
+        self.timings[name] = round(time.perf_counter() - self.started, 3)
+
+
+@dataclass
+class _ModelRun:
+    """What the model has written so far: its claims (kept or dropped), the quotes they cite, the text shown."""
+
+    claims: list[Claim] = field(default_factory=list)
+    quotes: dict[int, str] = field(default_factory=dict)
+    streamed: str = ""
+    reader: ClaimReader = field(default_factory=ClaimReader)
 
 
 def _citation(n: int, hit: Hit, quote: str) -> Citation:
