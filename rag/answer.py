@@ -705,30 +705,11 @@ class AnswerEngine:
                 seen.best, seen.first_at = (deciding.best.probability if deciding.best else None), time.perf_counter()
             groups = select(deciding, hits, model, speaker_terms, topic)
         glossary = Glossary.for_question(expansion, self.curated)
-        claims: list[Claim] = []
-        quotes: dict[int, str] = {}
-        streamed = ""
-        answered: list[list[Candidate]] = []
+        run, answered = _ModelRun(), []
         for group in groups:
             answered.append(group)
-            if seen.first_at is not None and timings["first_token_s"] is None:
-                timings["first_token_s"] = round(seen.first_at - started, 3)  # the model's first judgement
-            rendered = render(group[0].sentence, language, standalone, self.translator, glossary, self.checker.aliases)
-            if timings["first_token_s"] is None and rendered.machine:
-                timings["first_token_s"] = round(time.perf_counter() - started, 3)
-            if rendered.refused is None and "first_claim_s" not in timings:
-                timings["first_claim_s"] = round(time.perf_counter() - started, 3)
-            cited = sorted({c.hit + 1 for c in group})
-            claim = as_claim(rendered, cited, group[0].probability)
-            claims.append(claim)
-            if claim.kept:
-                for c in group:
-                    quotes.setdefault(c.hit + 1, c.sentence)
-                if rendered.machine and not streamed:  # say first that these are renderings
-                    streamed = message("rendered", language) + "\n"
-                    yield Event("token", streamed)
-                streamed += claim.marked() + " "
-                yield Event("token", claim.marked() + " ")
+            yield from self._quote_claim(q, group, seen, glossary, run)
+        claims, quotes, streamed = run.claims, run.quotes, run.streamed
         if seen.first_at is not None and timings["first_token_s"] is None:
             timings["first_token_s"] = round(seen.first_at - started, 3)
         signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
@@ -746,6 +727,30 @@ class AnswerEngine:
         citations = [self._cite_hit(n, hits[n - 1], quotes[n], language, glossary) for n in sorted(quotes)]
         yield done(Answer(question, streamed.strip(), language, False, citations, sources, timings, "generated",
                           standalone, claims))
+
+    def _quote_claim(self, q: "_Asking", group: list[Candidate], seen: Judging, glossary: Glossary,
+                     run: "_ModelRun") -> Iterator[Event]:
+        """One accepted sentence (and its copies) as a claim: rendered in the asker's language, shown when
+        its facts survive (rag.facts), timed (the model's first judgement, the first claim shown)."""
+        timings = q.timings
+        if seen.first_at is not None and timings["first_token_s"] is None:
+            timings["first_token_s"] = round(seen.first_at - q.started, 3)  # the model's first judgement
+        rendered = render(group[0].sentence, q.language, q.standalone, self.translator, glossary, self.checker.aliases)
+        if timings["first_token_s"] is None and rendered.machine:
+            q.mark("first_token_s")
+        if rendered.refused is None and "first_claim_s" not in timings:
+            q.mark("first_claim_s")
+        claim = as_claim(rendered, sorted({c.hit + 1 for c in group}), group[0].probability)
+        run.claims.append(claim)
+        if not claim.kept:
+            return
+        for c in group:
+            run.quotes.setdefault(c.hit + 1, c.sentence)
+        if rendered.machine and not run.streamed:  # say first that these are renderings
+            run.streamed = message("rendered", q.language) + "\n"
+            yield Event("token", run.streamed)
+        run.streamed += claim.marked() + " "
+        yield Event("token", claim.marked() + " ")
 
     def _prompt(self, passages: int) -> tuple[Any, dict[str, Any]]:
         """The prompt and model options for the configured claims format (JSON schema or lines)."""

@@ -182,6 +182,32 @@ class Retriever:
                 expansion = expansion.merge(expander.expand(text, self.store))
         return expansion.lexical_terms
 
+    def _runs(self, store: IndexStore, query: str, expansion: Expansion, mode: Mode, depth: int,
+              filters: Filters) -> tuple[list[tuple[list[int], float]], dict[int, float]]:
+        """The rankings to fuse (dense: the question and its expansions; BM25: its words and the names'
+        spellings), each with its weight, and the question's own cosine similarity per row."""
+        runs: list[tuple[list[int], float]] = []
+        similarity: dict[int, float] = {}
+        if mode in ("hybrid", "dense"):
+            queries = [(query, 1.0), *expansion.dense_queries]
+            vectors = self.embedder.embed_queries([q for q, _ in queries])
+            for number, ((_, weight), vector) in enumerate(zip(queries, vectors)):
+                rows, scores = store.dense_search(vector, depth, filters)
+                runs.append((rows, weight))
+                if number == 0:  # the question as asked: its cosine similarity gates abstention
+                    similarity = dict(zip(rows, scores))
+        if mode in ("hybrid", "bm25"):
+            tokens = lexical_tokens(query) + expansion.lexical_terms
+            rows, coverage = store.lexical_search(tokens, depth, filters)
+            # An English question over Arabic articles shares few words with them: BM25 then
+            # ranks on stray numbers, so its vote counts in proportion to the words it knows.
+            if expansion.lexical_terms:
+                # Measured on XQuAD EN→AR: names in BM25 at full weight pulled in sibling
+                # passages that mention the same names (MRR .863 → .854); at 0.3 it helps a little.
+                coverage *= self.expansion_weight
+            runs.append((rows, coverage if mode == "hybrid" else 1.0))
+        return runs, similarity
+
     def search(
         self,
         query: str,
@@ -210,45 +236,12 @@ class Retriever:
             filters = replace(filters, since=applied.since, until=applied.until, soft_dates=True)
         expansion = self.expand(query) if expand else Expansion()
         depth = max(self.depth, k * 4)
-        runs: list[tuple[list[int], float]] = []
-        similarity: dict[int, float] = {}
-        if mode in ("hybrid", "dense"):
-            queries = [(query, 1.0), *expansion.dense_queries]
-            vectors = self.embedder.embed_queries([q for q, _ in queries])
-            for number, ((_, weight), vector) in enumerate(zip(queries, vectors)):
-                rows, scores = store.dense_search(vector, depth, filters)
-                runs.append((rows, weight))
-                if number == 0:  # the question as asked: its cosine similarity gates abstention
-                    similarity = dict(zip(rows, scores))
-        if mode in ("hybrid", "bm25"):
-            tokens = lexical_tokens(query) + expansion.lexical_terms
-            rows, coverage = store.lexical_search(tokens, depth, filters)
-            # An English question over Arabic articles shares few words with them: BM25 then
-            # ranks on stray numbers, so its vote counts in proportion to the words it knows.
-            if expansion.lexical_terms:
-                # Measured on XQuAD EN→AR: names in BM25 at full weight pulled in sibling
-                # passages that mention the same names (MRR .863 → .854); at 0.3 it helps a little.
-                coverage *= self.expansion_weight
-            runs.append((rows, coverage if mode == "hybrid" else 1.0))
+        runs, similarity = self._runs(store, query, expansion, mode, depth, filters)
         fused = rrf(runs)
         ordered = [row for row, _ in fused]
         scores = dict(fused)
         chunks = store.chunks(ordered[: depth * 2])
-        candidates: list[Hit] = []
-        seen_articles: set[str] = set()
-        seen_stories: set[str] = set()
-        for row in ordered:
-            chunk = chunks.get(row)
-            if chunk is None:
-                continue
-            story = chunk.story or chunk.article_id
-            if not all_copies and story in seen_stories:
-                continue
-            if per_article and chunk.article_id in seen_articles:
-                continue
-            seen_stories.add(story)
-            seen_articles.add(chunk.article_id)
-            candidates.append(Hit(rank=0, score=scores[row], chunk=chunk, similarity=similarity.get(row)))
+        candidates = _one_per_story(ordered, chunks, scores, similarity, all_copies, per_article)
         facets = _facets(candidates)
         candidates = _rerank_for_news(candidates, question, expansion, k)
         hits = _diversify(candidates, k, diverse) if diverse else candidates[:k]
@@ -263,6 +256,25 @@ class Retriever:
             result.time_filter = replace(applied, matched=False)
             return result
         return SearchResult(query=query, hits=hits, expansion=expansion, facets=facets, time_filter=applied, news=question)
+
+
+def _one_per_story(ordered: list[int], chunks: dict[int, StoredChunk], scores: dict[int, float],
+                   similarity: dict[int, float], all_copies: bool, per_article: bool) -> list[Hit]:
+    """The fused ranking as hits: one per story unless `all_copies`, one per article with `per_article`."""
+    candidates: list[Hit] = []
+    seen_articles: set[str] = set()
+    seen_stories: set[str] = set()
+    for row in ordered:
+        chunk = chunks.get(row)
+        if chunk is None:
+            continue
+        story = chunk.story or chunk.article_id
+        if (not all_copies and story in seen_stories) or (per_article and chunk.article_id in seen_articles):
+            continue
+        seen_stories.add(story)
+        seen_articles.add(chunk.article_id)
+        candidates.append(Hit(rank=0, score=scores[row], chunk=chunk, similarity=similarity.get(row)))
+    return candidates
 
 
 def _rerank_for_news(candidates: list[Hit], news: NewsQuestion, expansion: Expansion, k: int) -> list[Hit]:

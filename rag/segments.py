@@ -166,6 +166,20 @@ def dense_kind(index: faiss.Index) -> str:
     return "sq8" if isinstance(index, faiss.IndexScalarQuantizer) else "flat"
 
 
+def _write_story_tables(directory: Path, articles: list[ArticleRecord]) -> None:
+    """The segment's MinHash signatures and LSH band table (rag.stories), as separate .npy files,
+    memory-mapped when read: an update's story lookup touches a few pages of each segment instead of
+    loading every signature (adding one article to a 100k-chunk index took 180 ms with one .npz per
+    segment, most of it loading them)."""
+    signatures = (np.stack([a.signature if a.signature is not None else stories.signature(a.meta.title) for a in articles])
+                  if articles else np.zeros((0, stories.PERMUTATIONS), np.uint32))
+    keys = stories.band_keys(signatures) if len(signatures) else np.zeros((0, stories.BANDS), np.int64)
+    bands = stories.BandIndex(keys, np.arange(len(signatures), dtype=np.int32))
+    np.save(directory / "story_signatures.npy", signatures.astype(np.uint32))
+    np.save(directory / "story_band_keys.npy", bands.keys)
+    np.save(directory / "story_band_owners.npy", bands.owners)
+
+
 def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: dict[str, bytes] | None = None) -> dict[str, Any]:
     """Write `data` as a new segment directory; returns its summary (also in segment.json)."""
     directory.mkdir(parents=True)
@@ -209,15 +223,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
         article_day_from_text=np.asarray(day_from_text, dtype=bool),
         chunk_article=np.asarray(chunk_article, dtype=np.int32),
     )
-    signatures = np.stack([a.signature if a.signature is not None else stories.signature(a.meta.title) for a in data.articles]) if data.articles else np.zeros((0, stories.PERMUTATIONS), np.uint32)
-    keys = stories.band_keys(signatures) if len(signatures) else np.zeros((0, stories.BANDS), np.int64)
-    bands = stories.BandIndex(keys, np.arange(len(signatures), dtype=np.int32))
-    # Separate .npy files, memory-mapped when read: an update's story lookup touches a few pages of
-    # each segment instead of loading every signature (adding one article to a 100k-chunk index
-    # took 180 ms with one .npz per segment, most of it loading them).
-    np.save(directory / "story_signatures.npy", signatures.astype(np.uint32))
-    np.save(directory / "story_band_keys.npy", bands.keys)
-    np.save(directory / "story_band_owners.npy", bands.owners)
+    _write_story_tables(directory, data.articles)
     matrix = np.concatenate(data.vectors).astype(np.float32) if data.vectors else np.zeros((0, dim), np.float32)
     if matrix.shape != (position, dim):
         raise ValueError(f"segment {directory.name}: {matrix.shape[0]} vectors for {position} chunks")
