@@ -717,6 +717,37 @@ def page() -> FileResponse:
 
 
 
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error in the shape its API uses (OpenAI's on /v1/*, FastAPI's `detail` elsewhere): a field that
+    cannot be used as given is a 422 naming it, something the archive does not hold a 404, never a 500."""
+
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        if isinstance(exc, (InputError, FilterError)):  # a field that cannot be used as given
+            return _error(request, 422, str(exc), param=exc.field)
+        if isinstance(exc, NotFoundError):
+            return _error(request, 404, str(exc))
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(request, exc.status_code, str(exc.detail), exc.headers,
+                      getattr(exc, "param", None), getattr(exc, "code", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            return _error(request, 422, f"the body is not valid JSON ({errors[0].get('ctx', {}).get('error', 'cannot parse')}); "
+                                        "send a JSON object", param="body")
+        if not request.url.path.startswith("/v1/"):
+            return JSONResponse({"detail": _printable(jsonable_encoder(errors))}, status_code=422)
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(first.get("msg", "invalid request"))
+        return _error(request, 422, message, param=where or None)
+
+
 def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host: str = "127.0.0.1") -> FastAPI:
     """The ASGI app; `engine` defaults to the configured index and LLM (loaded once, here).
 
@@ -748,31 +779,7 @@ def create_app(settings: Settings, engine: AnswerEngine | None = None, bind_host
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(HostGuard, hosts=allowed_hosts(bind_host, settings.allowed_hosts))
 
-    @app.exception_handler(RagError)
-    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        if isinstance(exc, (InputError, FilterError)):  # a field that cannot be used as given
-            return _error(request, 422, str(exc), param=exc.field)
-        if isinstance(exc, NotFoundError):
-            return _error(request, 404, str(exc))
-        return _error(request, 400, str(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(request, exc.status_code, str(exc.detail), exc.headers,
-                      getattr(exc, "param", None), getattr(exc, "code", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if errors and errors[0].get("type") == "json_invalid":
-            return _error(request, 422, f"the body is not valid JSON ({errors[0].get('ctx', {}).get('error', 'cannot parse')}); "
-                                        "send a JSON object", param="body")
-        if not request.url.path.startswith("/v1/"):
-            return JSONResponse({"detail": _printable(jsonable_encoder(errors))}, status_code=422)
-        first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(first.get("msg", "invalid request"))
-        return _error(request, 422, message, param=where or None)
+    _install_error_handlers(app)
 
     from rag.live.routes import router as live_router
 
