@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,10 +41,11 @@ from rag.segments import (
     SegmentInput,
     SegmentStories,
     StoredArticle,
-    read_for_merge,
     write_segment,
 )
 from rag.dates import day_number
+from rag.generations import Generations, copy_manifest
+from rag.merging import Merger, plan_merge
 from rag.store import (
     FORMAT_VERSION,
     EmbeddingCache,
@@ -55,7 +55,6 @@ from rag.store import (
     UpdateReport,
     current_generation,
     now,
-    write_manifest,
 )
 
 EMBED_BATCH = 16
@@ -66,15 +65,6 @@ FLUSH_CHUNKS = 50_000
 # at most this many per chunk added: a word embeds ~300x faster than a 200-token chunk, so even a
 # full budget stays under 10% of the indexing time (docs/names.md).
 TERM_VECTORS_PER_CHUNK = 30
-# Tiered merges: segments are grouped in levels of MERGE_FACTOR× size above LEVEL_BASE chunks;
-# MERGE_FACTOR adjacent segments of one level become one. The count stays ~MERGE_FACTOR per
-# level (≈ 30 at 1M chunks); merges past AUTO_MERGE_MAX chunks wait for `rag index optimize`.
-MERGE_FACTOR = 8
-LEVEL_BASE = 1_000
-AUTO_MERGE_MAX = 1_000_000
-# A segment with more than this share of deleted chunks is rewritten on its own.
-EXPUNGE_SHARE = 0.5
-
 Progress = Callable[[int, int], None]
 
 
@@ -320,6 +310,8 @@ class IndexWriter:
         self.chunker = Chunker(embedder, chunk_tokens, chunk_overlap_tokens)
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap_tokens = chunk_overlap_tokens
+        self.generations = Generations(self.index_dir)
+        self.merger = Merger(self.index_dir, self.generations)
 
     # public entry points
 
@@ -358,13 +350,13 @@ class IndexWriter:
                     catalog.exclude(list(found))  # first: a crash before the commit is finished by the next update
                 finally:
                     catalog.close()
-                manifest = _copy(live.manifest)
-                self._apply_deletions(manifest, live, list(found.values()))
-                self._commit(manifest)
+                manifest = copy_manifest(live.manifest)
+                self.generations.apply_deletions(manifest, live, list(found.values()))
+                self.generations.commit(manifest)
                 report.removed = len(found)
             finally:
                 live.close()
-            self._sweep()
+            self.generations.sweep()
             return report
 
     def restore(self, article_ids: Sequence[str]) -> None:
@@ -384,7 +376,7 @@ class IndexWriter:
             report = UpdateReport()
             live = self._open_live(rebuild=False)
             if live is not None and (len(live.manifest.segments) > 1 or any(r.deleted_chunks for r in live.manifest.segments)):
-                self._merge(live.manifest, list(range(len(live.manifest.segments))), report)
+                self.merger.merge(live.manifest, list(range(len(live.manifest.segments))), report)
             return report
 
     # the steps
@@ -402,7 +394,7 @@ class IndexWriter:
                 f"index {self.index_dir} is locked: another `rag index` is writing it; wait for it to finish"
             ) from None
         try:
-            self._sweep()
+            self.generations.sweep()
         except BaseException:
             lock.release()
             raise
@@ -442,7 +434,7 @@ class IndexWriter:
         try:
             plan = planner.plan(compare, catalog)
             report.files_skipped, report.files_read = plan.skipped, len(plan.to_read)
-            manifest = self._fresh_manifest(live) if compare is None else _copy(compare.manifest)
+            manifest = self._fresh_manifest(live) if compare is None else copy_manifest(compare.manifest)
             cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
             vectors = VectorSource(self.embedder, cache, live)
             assigner = stories.StoryAssigner([SegmentStories(s) for s in compare.segments] if compare is not None else [])
@@ -477,19 +469,19 @@ class IndexWriter:
                     return report
                 if compare is None:
                     manifest.segments = []
-                self._apply_deletions(manifest, compare, [*replaced, *plan.removed])
+                self.generations.apply_deletions(manifest, compare, [*replaced, *plan.removed])
                 manifest.segments.extend(r for r in new_refs if r.chunks or r.articles)
-                self._commit(manifest)
+                self.generations.commit(manifest)
                 catalog.record(planner.fingerprint, plan.read, plan.gone, reset=compare is None)
                 if compare is None:  # a rebuild: everything the cache held is committed or stale
                     cache.clear()
                 else:
                     cache.delete_many(committed_keys)
-                self._sweep()
+                self.generations.sweep()
             finally:
                 cache.close()
             report.segments_written = sum(1 for r in new_refs if r.chunks or r.articles)
-            self._merge_by_policy(manifest, report)
+            self.merger.by_policy(manifest, report)
             return report
         finally:
             catalog.close()
@@ -552,108 +544,6 @@ class IndexWriter:
         run.terms_with_vectors.update(found)
         return found
 
-    def _apply_deletions(self, manifest: Manifest, live: IndexStore | None, articles: Sequence[StoredArticle]) -> None:
-        """Write new deletion files for the segments that lose articles (immutable, one per generation)."""
-        if live is None or not articles:
-            return
-        by_segment: dict[int, list[StoredArticle]] = {}
-        for article in articles:
-            by_segment.setdefault(article.segment, []).append(article)
-        segments = {s.number: s for s in live.segments}
-        kept = []
-        for ref in manifest.segments:
-            lost = by_segment.get(ref.number)
-            if lost:
-                segment = segments[ref.number]
-                ords = np.union1d(segment.deleted_articles, np.array([a.ord for a in lost], dtype=np.int64)).astype(np.int64)
-                chunk_lost = int(np.isin(segment.chunk_article, ords).sum())
-                if len(ords) >= ref.articles:
-                    continue  # every article of the segment is gone: drop the segment
-                name = f"del-{manifest.generation + 1:08d}.npy"
-                np.save(self.index_dir / ref.name / name, ords)
-                ref = replace(ref, deleted=name, deleted_articles=len(ords), deleted_chunks=chunk_lost)
-            kept.append(ref)
-        manifest.segments = kept
-
-    def _commit(self, manifest: Manifest) -> None:
-        manifest.generation += 1
-        manifest.updated_at = now()
-        manifest.recount()
-        write_manifest(self.index_dir, manifest)
-
-    # merges
-
-    def _merge_by_policy(self, manifest: Manifest, report: UpdateReport) -> None:
-        while True:
-            run = plan_merge(manifest.segments)
-            if run is None:
-                return
-            manifest = self._merge(manifest, run, report)
-
-    def _merge(self, manifest: Manifest, run: list[int], report: UpdateReport) -> Manifest:
-        """Rewrite the segments at positions `run` (adjacent) as one, and commit that."""
-        data = SegmentInput()
-        sources = [manifest.segments[i] for i in run]
-        for ref in sources:
-            segment = Segment(self.index_dir / ref.name, ref.number, ref.deleted)
-            try:
-                read_for_merge(segment, data)
-            finally:
-                segment.close()
-        number = manifest.next_segment
-        manifest = _copy(manifest)
-        manifest.next_segment += 1
-        name = f"seg-{number:08d}"
-        summary = write_segment(self.index_dir / name, data, manifest.dim)
-        merged = SegmentRef(name, number, summary["articles"], summary["chunks"], summary["tokens"], summary["dense"])
-        segments = manifest.segments
-        manifest.segments = segments[: run[0]] + ([merged] if merged.articles else []) + segments[run[-1] + 1 :]
-        self._commit(manifest)
-        report.segments_merged += len(run)
-        self._sweep()
-        return manifest
-
-    def _sweep(self) -> None:
-        """Remove what neither the live nor the previous manifest uses (unfinished segments too)."""
-        keep_manifests = set()
-        live = current_generation(self.index_dir)
-        if live is not None and live.name.startswith("manifest-"):
-            keep_manifests.add(live.name)
-            previous = sorted(p for p in self.index_dir.glob("manifest-*.json") if p.name < live.name)
-            if previous:
-                keep_manifests.add(previous[-1].name)
-        used: dict[str, set[str]] = {}
-        for name in keep_manifests:
-            for ref in Manifest.read(self.index_dir / name).segments:
-                used.setdefault(ref.name, set()).add(ref.deleted or "")
-        for path in self.index_dir.iterdir():
-            if path.name.startswith("manifest-") and path.name not in keep_manifests:
-                path.unlink(missing_ok=True)
-            elif path.name.startswith(("seg-", "gen-", "tmp-")) and path.name not in used:
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.name in used:
-                for file in path.glob("del-*.npy"):
-                    if file.name not in used[path.name]:
-                        file.unlink(missing_ok=True)
-
-
-def level(chunks: int) -> int:
-    return 0 if chunks < LEVEL_BASE else 1 + int(math.log(chunks / LEVEL_BASE, MERGE_FACTOR))
-
-
-def plan_merge(segments: Sequence[SegmentRef]) -> list[int] | None:
-    """Positions of adjacent segments to merge next (tiers of MERGE_FACTOR), or None."""
-    levels = [level(s.live_chunks) for s in segments]
-    for start in range(0, len(segments) - MERGE_FACTOR + 1):
-        run = list(range(start, start + MERGE_FACTOR))
-        if len({levels[i] for i in run}) == 1 and sum(segments[i].live_chunks for i in run) <= AUTO_MERGE_MAX:
-            return run
-    for i, ref in enumerate(segments):
-        if ref.chunks and ref.deleted_chunks / ref.chunks > EXPUNGE_SHARE and ref.live_chunks <= AUTO_MERGE_MAX:
-            return [i]
-    return None
-
-
 @dataclass
 class _UpdateRun:
     """What one update carries from flush to flush: where it writes, what it has written so far."""
@@ -670,14 +560,6 @@ class _UpdateRun:
     terms_with_vectors: set[str] = field(default_factory=set)
 
 
-def _copy(manifest: Manifest) -> Manifest:
-    data = json.loads(manifest.to_json())
-    segments = data.pop("segments")
-    clone = Manifest(**data)
-    clone.segments = [SegmentRef(**s) for s in segments]
-    return clone
-
-
 class _Writing:
     """One writer command under the lock (see `IndexWriter._locked`)."""
 
@@ -691,7 +573,7 @@ class _Writing:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         try:
             if exc is not None and is_disk_full(exc):
-                self.writer._sweep()  # the half-written segment goes; the live generation was never touched
+                self.writer.generations.sweep()  # the half-written segment goes; the live generation was never touched
                 # and the vectors computed for it (uncommitted only): a retry embeds again rather than start full
                 for leftover in self.writer.index_dir.glob("embeddings.sqlite*"):
                     leftover.unlink(missing_ok=True)
@@ -714,3 +596,5 @@ def disk_full_message(index_dir: Path) -> str:
             f"partial segment was removed; an update needs room for its new segments and a merge up to the index's "
             f"size ({size / 2**20:.0f} MB) — free that much space and run it again")
 
+
+__all__ = ["Catalog", "Chunker", "IndexWriter", "UpdatePlanner", "VectorSource", "plan_merge"]

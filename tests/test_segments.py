@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import rag.indexing as indexing
+import rag.generations as generations
+import rag.merging as merging
 import rag.segments as segments
 from rag.embeddings import HashEmbedder as ModelFreeEmbedder
 from rag.embeddings import load_embedder
@@ -105,7 +107,7 @@ def test_updates_add_segments_with_tombstones_and_optimize_merges(news_corpus, t
 
 
 def test_incremental_index_equals_fresh_build(news_corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(indexing, "MERGE_FACTOR", 3)
+    monkeypatch.setattr(merging, "MERGE_FACTOR", 3)  # the merge policy's own module
     idx, fresh = tmp_path / "idx", tmp_path / "fresh"
     writer(idx).update(news_corpus)
     for i in range(7):
@@ -263,7 +265,7 @@ def test_crash_before_the_swap_loses_nothing(news_corpus, tmp_path, monkeypatch)
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(indexing, "write_manifest", crash)
+    monkeypatch.setattr(generations, "write_manifest", crash)  # the commit step's own module
     with pytest.raises(KeyboardInterrupt):
         writer(idx).update(news_corpus)
     monkeypatch.undo()
