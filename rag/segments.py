@@ -34,6 +34,7 @@ import numpy as np
 from rag import lexical, stories
 from rag.article import ARTICLE_COLUMNS, ARTICLE_SCHEMA, STORAGE_COLUMNS, ArticleMeta
 from rag.dates import day_number
+from rag.sql import named_where_in, where_in
 from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
 
@@ -460,12 +461,8 @@ class Segment:
         """Articles (deleted ones too) whose `column` (id or source_file) is one of `values`."""
         if column not in {"id", "source_file", "story"}:
             raise ValueError(column)
-        found = []
-        for start in range(0, len(values), 500):
-            part = list(values[start : start + 500])
-            sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({','.join('?' * len(part))})"
-            found.extend(StoredArticle.from_row(self.number, row) for row in named_rows(self.db.execute(sql, part)))
-        return found
+        rows = named_where_in(self.db, f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {column} IN ({{marks}})", values)
+        return [StoredArticle.from_row(self.number, row) for row in rows]
 
     # --- stories --------------------------------------------------------------------
 
@@ -495,8 +492,7 @@ class Segment:
         ords = sorted(set(np.unique(arrays["band_owners"][starts]).tolist()) - self._deleted)
         if not ords:
             return []
-        marks = ",".join("?" * len(ords))
-        rows = self.db.execute(f"SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords).fetchall()
+        rows = list(where_in(self.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords))
         return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
 
     def story_members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[stories.Member]]:
@@ -521,11 +517,8 @@ class Segment:
             pairs = pairs[(asked < 0) | (found_day < 0) | (np.abs(asked - found_day) <= stories.MAX_DAYS)]
         wanted = sorted(set(pairs[:, 1].tolist()) - self._deleted)
         members: dict[int, stories.Member] = {}
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            sql = f"SELECT ord, id, story, date FROM articles WHERE ord IN ({','.join('?' * len(part))})"
-            for ord_, id_, story, date in self.db.execute(sql, part):
-                members[ord_] = stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_]))
+        for ord_, id_, story, date in where_in(self.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", wanted):
+            members[ord_] = stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_]))
         for row, ord_ in pairs.tolist():
             if ord_ in members:
                 found[row].append(members[ord_])
@@ -539,11 +532,7 @@ class Segment:
 
     def vectors_for_keys(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of chunks with these embedding keys (reused when an article is edited)."""
-        positions: dict[str, int] = {}
-        for start in range(0, len(keys), 500):
-            part = list(keys[start : start + 500])
-            sql = f"SELECT embed_key, pos FROM chunks WHERE embed_key IN ({','.join('?' * len(part))})"
-            positions.update(self.db.execute(sql, part))
+        positions: dict[str, int] = dict(where_in(self.db, "SELECT embed_key, pos FROM chunks WHERE embed_key IN ({marks})", keys))
         if not positions:
             return {}
         vectors = self.vectors(np.array(list(positions.values()), dtype=np.int64))

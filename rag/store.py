@@ -43,6 +43,7 @@ import numpy as np
 from rag import lexical
 from rag.errors import FilterError, IndexMismatchError, IndexMissingError
 from rag.article import ARTICLE_COLUMNS, ArticleMeta
+from rag.sql import named_where_in, where_in
 from rag.segments import Segment, StoredArticle, make_row, named_rows, split_row
 from rag.vocabulary import Vocabulary
 
@@ -313,8 +314,7 @@ class IndexStore:
             segment = self._by_number.get(number)
             if segment is None:
                 continue
-            marks = ",".join("?" * len(positions))
-            for row in named_rows(segment.db.execute(f"{_CHUNK_SELECT} WHERE c.pos IN ({marks})", positions)):
+            for row in named_where_in(segment.db, _CHUNK_SELECT + " WHERE c.pos IN ({marks})", positions):
                 chunk = StoredChunk(row=make_row(number, row["pos"]), chunk_id=row["chunk_id"], ordinal=row["ordinal"],
                                     text=row["text"], article=ArticleMeta.from_row(row))
                 found[chunk.row] = chunk
@@ -516,9 +516,8 @@ class IndexStore:
             ):
                 counts[outlet] += n
             if len(segment.deleted_articles):
-                marks = ",".join("?" * len(segment.deleted_articles))
                 ords = [int(o) for o in segment.deleted_articles]
-                for outlet, n in segment.db.execute(f"SELECT outlet, count(*) FROM articles WHERE ord IN ({marks}) GROUP BY outlet", ords):
+                for outlet, n in where_in(segment.db, "SELECT outlet, count(*) FROM articles WHERE ord IN ({marks}) GROUP BY outlet", ords):
                     counts[outlet] -= n
         return {k: v for k, v in counts.most_common() if v > 0}
 
@@ -659,13 +658,10 @@ class EmbeddingCache:
     def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                part = keys[start : start + 500]
-                marks = ",".join("?" * len(part))
-                for key, blob in self.db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part):
-                    vector = np.frombuffer(blob, dtype=np.float32)
-                    if vector.shape == (dim,):
-                        found[key] = vector
+            for key, blob in where_in(self.db, "SELECT key, vector FROM vectors WHERE key IN ({marks})", keys):
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape == (dim,):
+                    found[key] = vector
         return found
 
     def put_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
@@ -679,9 +675,7 @@ class EmbeddingCache:
 
     def delete_many(self, keys: Sequence[str]) -> None:
         with self._lock:
-            for start in range(0, len(keys), 500):
-                part = list(keys[start : start + 500])
-                self.db.execute(f"DELETE FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
+            list(where_in(self.db, "DELETE FROM vectors WHERE key IN ({marks})", keys))
             self.db.commit()
 
     def clear(self) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.sql import where_in
 from rag.language import is_arabic_word, lexical_term, written_words
 from rag.transliteration import arabic_skeleton
 
@@ -100,18 +101,12 @@ class Vocabulary:
             yield from db.execute(sql, params)
 
     def _in(self, sql: str, terms: Sequence[str]) -> Iterator[tuple]:
-        unique = list(dict.fromkeys(terms))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            yield from self._query(sql.format(marks=",".join("?" * len(part))), part)
+        for db in self._dbs:
+            yield from where_in(db, sql, terms)
 
     def columns(self, db: sqlite3.Connection, terms: Sequence[str]) -> dict[str, tuple[int, int]]:
         """term → (postings column, document frequency) in one segment."""
-        unique = list(dict.fromkeys(terms))
-        if not unique:
-            return {}
-        marks = ",".join("?" * len(unique))
-        return {t: (c, d) for t, c, d in db.execute(f"SELECT term, col, df FROM terms WHERE term IN ({marks})", unique)}
+        return {t: (c, d) for t, c, d in where_in(db, "SELECT term, col, df FROM terms WHERE term IN ({marks})", terms)}
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """Chunks containing each term, over all segments (terms not indexed are absent)."""
