@@ -526,8 +526,8 @@ class IndexWriter:
         if self.word_encoder is None:
             return {}
         live = run.live
-        if run.manifest.extras.get("word_vectors") != self.word_encoder.id:
-            run.manifest.extras["word_vectors"] = self.word_encoder.id
+        if run.manifest.word_vectors != self.word_encoder.id:
+            run.manifest.word_vectors = self.word_encoder.id
             live = None  # another encoder's vectors: do not count them as present
         candidates = data.terms.arabic_terms_by_frequency()
         present: set[str] = set(run.terms_with_vectors)  # given vectors by this update's earlier segments

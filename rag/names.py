@@ -193,7 +193,7 @@ class AliasIndex:
     """The Arabic vocabulary of one index generation: skeletons, and word vectors where stored."""
 
     def __init__(self, store: IndexStore) -> None:
-        self.word_encoder_id = store.manifest.extras.get("word_vectors")  # the stored vectors are this model's
+        self.word_encoder_id = store.manifest.word_vectors  # the stored vectors are this model's
         self.by_skeleton: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
         self.entries: dict[str, tuple[str, int]] = {}
         self.by_stem: dict[str, list[str]] = defaultdict(list)
@@ -212,10 +212,9 @@ class AliasIndex:
     @classmethod
     def of(cls, store: IndexStore) -> "AliasIndex":
         """Built once per opened generation and kept on the store."""
-        index = store.extras.get("aliases")
-        if index is None:
-            index = store.extras["aliases"] = cls(store)
-        return index
+        if store.alias_index is None:
+            store.alias_index = cls(store)
+        return store.alias_index
 
     def skeleton_candidates(self, name: str, limit: int = SKELETON_CANDIDATES) -> dict[str, float]:
         """Terms whose skeleton is near the name's → skeleton similarity, best `limit`."""

@@ -23,12 +23,10 @@ server that opened it a moment ago is not pulled from under.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections import Counter, defaultdict
@@ -43,6 +41,7 @@ import numpy as np
 from rag import lexical
 from rag.errors import FilterError, IndexMismatchError, IndexMissingError
 from rag.article import ARTICLE_COLUMNS, ArticleMeta
+from rag.filters import Filters, date_bound  # noqa: F401  (re-exported: `from rag.store import Filters` keeps working)
 from rag.sql import named_where_in, where_in
 from rag.segments import Segment, StoredArticle, make_row, named_rows, split_row
 from rag.vocabulary import Vocabulary
@@ -84,7 +83,8 @@ class Manifest:
     chunks: int = 0
     created_at: str = ""
     updated_at: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: the word encoder whose vectors the name index holds (rag.embeddings.WordEncoder.id); None without them
+    word_vectors: str | None = None
     generation: int = 0
     next_segment: int = 1
     segments: list[SegmentRef] = field(default_factory=list)
@@ -93,6 +93,8 @@ class Manifest:
     def read(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text(encoding="utf-8"))
         known = set(cls.__dataclass_fields__)
+        if "word_vectors" not in data and isinstance(data.get("extras"), dict):  # written before the typed field
+            data["word_vectors"] = data["extras"].get("word_vectors")
         manifest = cls(**{k: v for k, v in data.items() if k in known and k != "segments"})
         manifest.segments = [SegmentRef(**s) for s in data.get("segments", [])]
         return manifest
@@ -189,68 +191,6 @@ class UpdateReport:
         return data
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions on what a search may return (all optional, combined with AND)."""
-
-    outlet: str | None = None
-    since: str | None = None
-    until: str | None = None
-    lang: str | None = None
-    #: The window was read from the question ("in June 2018"), a guess: it rules out only articles
-    #: whose publication date the corpus gave, never undated ones or ones dated from their text.
-    #: A window the caller gives (--since/--until) rules out everything outside it.
-    soft_dates: bool = False
-
-    def active(self) -> bool:
-        return any((self.outlet, self.since, self.until, self.lang))
-
-    @classmethod
-    def parse(cls, outlet: str | None = None, since: str | None = None, until: str | None = None, lang: str | None = None) -> "Filters":
-        """Filters as typed on any surface (CLI, API, LangChain), validated the same way everywhere:
-        dates are YYYY-MM-DD (or YYYY-MM, YYYY); a bad one is an error, never ignored."""
-        from rag.corpus import parse_date
-
-        bounds: list[str | None] = []
-        for name, given in (("since", since), ("until", until)):
-            value = (given or "").strip() or None
-            if value and not _PARTIAL_DATE.match(value):
-                value = parse_date(value) or value
-            if value and not _valid_bound(value):
-                raise FilterError(f"{name} {given!r} is not a date; use YYYY-MM-DD (or YYYY-MM, YYYY) with years 1-9999", name)
-            bounds.append(value)
-        if bounds[0] and bounds[1] and date_bound(bounds[0], end=False) > date_bound(bounds[1], end=True):
-            raise FilterError(f"since {bounds[0]} is after until {bounds[1]}; swap them", "since")
-        return cls(outlet=(outlet or "").strip() or None, since=bounds[0], until=bounds[1], lang=(lang or "").strip() or None)
-
-
-_PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
-
-
-def _valid_bound(value: str) -> bool:
-    try:
-        date_bound(value, end=False), date_bound(value, end=True)
-    except ValueError:
-        return False
-    return True
-
-
-def date_bound(value: str, end: bool) -> int:
-    """Day number of a filter bound: YYYY, YYYY-MM or YYYY-MM-DD (a partial `until` means its last day)."""
-    parts = value.strip()[:10].split("-")
-    year = int(parts[0])
-    if len(parts) == 1:
-        day = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
-    elif len(parts) == 2:
-        month = int(parts[1])
-        day = dt.date(year, month, 1)
-        if end:
-            day = day.replace(day=calendar.monthrange(year, month)[1])
-    else:
-        day = dt.date(year, int(parts[1]), int(parts[2]))
-    return day.toordinal()
-
-
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
@@ -286,7 +226,8 @@ class IndexStore:
         refs = self.manifest.segments
         n_docs = sum(r.chunks for r in refs)
         self.statistics = lexical.Statistics(n_docs, sum(r.tokens for r in refs) / max(n_docs, 1))
-        self.extras: dict[str, Any] = {}
+        #: the name matcher's alias index of this generation, built on first use (rag.names.AliasIndex.of)
+        self.alias_index: Any = None
 
     @classmethod
     def open(cls, index_dir: Path) -> "IndexStore":
