@@ -442,24 +442,8 @@ class IndexWriter:
             new_refs = run.written
             replaced: list[StoredArticle] = []
             committed_keys = run.committed_keys
-            pending: list[tuple[ArticleRecord, list[ChunkRecord]]] = []
-            pending_chunks = 0
             try:
-                for change in planner.changes(plan, compare):
-                    if change.replaces is None:
-                        report.added += 1
-                    else:
-                        report.updated += 1
-                        replaced.append(change.replaces)
-                    report.changed_ids.append(change.article.id)
-                    record, chunks = self.chunker(change.article)
-                    pending.append((record, chunks))
-                    pending_chunks += len(chunks)
-                    if pending_chunks >= FLUSH_CHUNKS:
-                        new_refs.append(self._flush(pending, run))
-                        pending, pending_chunks = [], 0
-                if pending:
-                    new_refs.append(self._flush(pending, run))
+                self._write_changes(planner, plan, run, replaced)
                 report.removed = len(plan.removed)
                 if compare is not None:
                     report.unchanged = compare.manifest.articles - report.updated - report.removed
@@ -487,6 +471,27 @@ class IndexWriter:
             catalog.close()
             if live is not None:
                 live.close()
+
+    def _write_changes(self, planner: UpdatePlanner, plan: UpdatePlan, run: _UpdateRun, replaced: list[StoredArticle]) -> None:
+        """Chunk each new or changed article and write them as segments of at most FLUSH_CHUNKS chunks
+        (not committed yet); the articles they replace are collected in `replaced`."""
+        pending: list[tuple[ArticleRecord, list[ChunkRecord]]] = []
+        pending_chunks = 0
+        for change in planner.changes(plan, run.live):
+            if change.replaces is None:
+                run.report.added += 1
+            else:
+                run.report.updated += 1
+                replaced.append(change.replaces)
+            run.report.changed_ids.append(change.article.id)
+            record, chunks = self.chunker(change.article)
+            pending.append((record, chunks))
+            pending_chunks += len(chunks)
+            if pending_chunks >= FLUSH_CHUNKS:
+                run.written.append(self._flush(pending, run))
+                pending, pending_chunks = [], 0
+        if pending:
+            run.written.append(self._flush(pending, run))
 
     def _flush(self, pending: list[tuple[ArticleRecord, list[ChunkRecord]]], run: _UpdateRun) -> SegmentRef:
         """Embed what is missing of `pending` and write it as one new segment (not yet committed)."""

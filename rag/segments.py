@@ -181,6 +181,13 @@ def _write_story_tables(directory: Path, articles: list[ArticleRecord]) -> None:
     np.save(directory / "story_band_owners.npy", bands.owners)
 
 
+def _article_row(ord_: int, record: ArticleRecord, n_chunks: int, first_pos: int) -> dict[str, Any]:
+    """The `articles` row of one article: its record's fields by name, and what storage needs."""
+    meta = record.meta
+    return {"ord": ord_, **{name: getattr(meta, name) for name in ArticleMeta.field_names()}, "story": meta.story_id,
+            "source_file": record.source_file, "content_hash": record.content_hash, "n_chunks": n_chunks, "first_pos": first_pos}
+
+
 def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: dict[str, bytes] | None = None) -> dict[str, Any]:
     """Write `data` as a new segment directory; returns its summary (also in segment.json)."""
     directory.mkdir(parents=True)
@@ -194,9 +201,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
     article_rows, chunk_rows = [], []
     for ord_, (record, chunks) in enumerate(zip(data.articles, data.chunks)):
         article = record.meta
-        article_rows.append({"ord": ord_, **{name: getattr(article, name) for name in ArticleMeta.field_names()},
-                             "story": article.story_id, "source_file": record.source_file, "content_hash": record.content_hash,
-                             "n_chunks": len(chunks), "first_pos": position})
+        article_rows.append(_article_row(ord_, record, len(chunks), position))
         article_outlet.append(outlets.setdefault(article.outlet, len(outlets)))
         article_lang.append(langs.setdefault(article.lang, len(langs)))
         article_day.append(day_number(article.date))
