@@ -116,6 +116,11 @@ class Catalog:
             )
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
 
+    def forget_files(self) -> None:
+        """Forget every file's size and mtime: the next update reads the whole corpus once."""
+        with self.db:
+            self.db.execute("DELETE FROM files")
+
     def close(self) -> None:
         self.db.close()
 
@@ -231,7 +236,7 @@ def _source_file(article: Article) -> str:
 def _indexed_files(store: IndexStore) -> list[str]:
     files: set[str] = set()
     for segment in store.segments:
-        files.update(p for (p,) in segment.db.execute("SELECT DISTINCT source_file FROM articles"))
+        files.update(segment.source_files())
     return sorted(files)
 
 
@@ -365,8 +370,7 @@ class IndexWriter:
             catalog = Catalog(self.index_dir / "catalog.sqlite")
             try:
                 catalog.include(article_ids)
-                catalog.db.execute("DELETE FROM files")  # their files look unchanged: read everything once
-                catalog.db.commit()
+                catalog.forget_files()  # their files look unchanged: read everything once
             finally:
                 catalog.close()
 

@@ -532,6 +532,14 @@ class Segment:
     def story_articles(self, story_ids: Sequence[str]) -> list[StoredArticle]:
         return [a for a in self.articles_where("story", story_ids) if a.ord not in self._deleted]
 
+    def live_stories(self) -> set[str]:
+        """The stories of this segment's live articles (deletions respected here, not by the caller)."""
+        return {story for ord_, story in self.db.execute("SELECT ord, story FROM articles") if ord_ not in self._deleted}
+
+    def source_files(self) -> set[str]:
+        """The corpus files this segment's articles were read from."""
+        return {p for (p,) in self.db.execute("SELECT DISTINCT source_file FROM articles")}
+
     def is_deleted(self, ord_: int) -> bool:
         return ord_ in self._deleted
 

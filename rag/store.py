@@ -290,12 +290,7 @@ class IndexStore:
     def story_count(self) -> int:
         stories: set[str] = set()
         for segment in self.segments:
-            if segment._deleted:
-                marks = ",".join("?" * len(segment._deleted))
-                rows = segment.db.execute(f"SELECT DISTINCT story FROM articles WHERE ord NOT IN ({marks})", sorted(segment._deleted))
-            else:
-                rows = segment.db.execute("SELECT DISTINCT story FROM articles")
-            stories.update(s for (s,) in rows)
+            stories.update(segment.live_stories())
         return len(stories)
 
     def list_articles(self, filters: Filters | None = None, offset: int = 0, limit: int = 20) -> tuple[int, list[StoredArticle]]:
