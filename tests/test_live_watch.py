@@ -342,3 +342,29 @@ def test_serve_watch_runs_both_in_one_process(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
+
+
+def test_the_watcher_retries_due_webhooks_between_updates(tmp_path, monkeypatch):
+    from rag.live import watch
+
+    monkeypatch.setattr(watch, "DELIVERY_CHECK_S", 0.2)
+    settings = settings_for(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    calls = []
+
+    class Runner:
+        def __call__(self, report):
+            return None
+
+        def retry_deliveries(self):
+            calls.append(time.monotonic())
+            return 0
+
+    watcher = Watcher(settings, settings.corpus_dir, after_update=Runner(), watch_folders=False)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(calls) >= 2, 10)  # no article arrived, the retries still ran
+    finally:
+        watcher.stop.set()
+        thread.join(20)

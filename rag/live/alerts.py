@@ -312,6 +312,15 @@ class AlertRunner:
             book.close()
         return {"alert_matches": len(stored), "webhooks_delivered": delivered}
 
+    def retry_deliveries(self) -> int:
+        """Deliver the webhook POSTs that are due again (called by the watcher between updates too, so a
+        failed delivery is retried on its schedule even when no new article arrives)."""
+        book = AlertBook(self.settings.index_dir)
+        try:
+            return deliver(book)
+        finally:
+            book.close()
+
     def matcher(self) -> AlertMatcher:
         if self._matcher is None:
             from rag import open_retriever

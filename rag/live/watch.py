@@ -35,6 +35,8 @@ from rag.store import UpdateReport
 DEBOUNCE_MS = 1000
 #: The longest the loop sleeps before looking at the sources' schedules again.
 TICK_S = 1.0
+#: How often due webhook deliveries are looked for between updates.
+DELIVERY_CHECK_S = 10.0
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Watcher:
         self.stop = threading.Event()
         self.dirty = threading.Event()
         self._writer = None
+        self._next_delivery = 0.0
 
     # the loop
 
@@ -93,6 +96,7 @@ class Watcher:
                     self.dirty.clear()
                     if not self._update():
                         self.dirty.set()  # the index was locked by another writer: try again next tick
+                self._retry_deliveries()
                 self.dirty.wait(TICK_S)
                 if self.dirty.is_set():
                     self.stop.wait(DEBOUNCE_MS / 1000 / 4)  # let a burst settle a little more
@@ -159,6 +163,17 @@ class Watcher:
             wrote = wrote or bool(result.files)
             self.on_event(WatchEvent("poll", _now(), poll=result, seconds=time.monotonic() - started))
         return wrote
+
+    def _retry_deliveries(self) -> None:
+        """Webhook POSTs that failed are retried on their backoff, whether or not articles arrive."""
+        retry = getattr(self.after_update, "retry_deliveries", None)
+        if retry is None or time.monotonic() < self._next_delivery:
+            return
+        self._next_delivery = time.monotonic() + DELIVERY_CHECK_S
+        try:
+            retry()
+        except Exception as exc:  # the alerts' tables are busy or gone: say so, keep watching
+            self.on_event(WatchEvent("error", _now(), message=f"webhook deliveries: {exc}"))
 
     def _update(self) -> bool:
         started = time.monotonic()
