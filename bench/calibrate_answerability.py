@@ -79,6 +79,7 @@ def judge_rows(args, questions, model):
     if args.judge.exists():
         return json.loads(args.judge.read_text())
     from rag.grounded import judge
+    from rag.quote_first import QuoteFirst
 
     engine = open_answer_engine(load_settings(index_dir=args.index), llm="settings")
     engine.answerability = model
@@ -88,7 +89,7 @@ def judge_rows(args, questions, model):
         if engine.should_abstain(detect_language(q.question), result.hits):
             continue
         _, scored = engine.score(q.question, result, engine.key_term.find(q.question, result.hits, result.expansion))
-        judged = judge(scored, q.question, model, engine._yes_probability)
+        judged = judge(scored, q.question, model, QuoteFirst(engine).yes_probability)
         for c in judged[0].candidates if judged else []:
             label = int(q.kind == "answerable" and result.hits[c.hit].chunk.article_id in q.gold
                         and holds_terms(f"{c.previous} {c.sentence}", answer_terms(q)))

@@ -17,10 +17,9 @@ built around the model rather than expected from it:
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,8 +30,7 @@ from langchain_core.output_parsers import StrOutputParser
 from rag.answerability import CROSS_LANGUAGE_OFFSET, AnswerabilityModel, load_model
 from rag.article import ArticleMeta
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
-from rag.answerability import Candidate
-from rag.grounded import Judging, accepted, as_claim, judge, render, score_sentences, select, statements
+from rag.grounded import score_sentences
 from rag.config import Settings
 from rag.errors import RagError
 from rag.language import detect_language, lexical_tokens, light_stem
@@ -460,7 +458,9 @@ class AnswerEngine:
             return
         key = self.key_term.find(q.standalone, q.hits, q.expansion)
         if self.settings.answers == "quotes":  # the sentences that answer, in the asker's language
-            yield from self._from_sentences(q, key)
+            from rag.quote_first import QuoteFirst
+
+            yield from QuoteFirst(self).answer(q, key)
         else:  # the model writes claims across the passages
             yield from self._synthesis(q, key, cancel, generation)
 
@@ -587,14 +587,6 @@ class AnswerEngine:
             citation.translation = self.translator.translate(quote, language, glossary)
         return citation
 
-    @property
-    def _judges(self) -> bool:
-        return self.llm is not None and hasattr(self.llm, "yes_probability")
-
-    def _yes_probability(self, question: str, sentence: str) -> float | None:
-        """The model's P(yes) that `sentence` states the answer (prompts/judge.md), or None."""
-        return self.llm.yes_probability(load_prompt("judge").format_messages(question=question, sentence=sentence))  # type: ignore[union-attr]
-
     def score(self, question: str, result: SearchResult, key: set[str] | None) -> tuple[Evidence, Any]:
         """Every sentence of the retrieved passages scored for answering the question (rag.grounded)."""
         evidence = Evidence([(h.chunk.text, h.chunk.lang) for h in result.hits], self.retriever.embedder)
@@ -603,82 +595,6 @@ class AnswerEngine:
                                          self.answerability)
 
     # -- steps -------------------------------------------------------------------------------
-
-    def _from_sentences(self, q: "_Asking", key: set[str] | None) -> Iterator[Event]:
-        """Quote-first (rag.grounded): the sentences that answer, each in the asker's language, or abstain."""
-        question, standalone, language, result = q.question, q.standalone, q.language, q.result
-        timings, signals, started = q.timings, q.signals, q.started
-        done = functools.partial(self._done, q)
-        hits, expansion = result.hits, result.expansion
-        evidence, scored = self.score(standalone, result, key)
-        sources = [_source(n, h, _window(evidence.passages[n - 1].sentences, _best_index(scored, n - 1),
-                                          self.settings.passage_chars)) for n, h in enumerate(hits, 1)]
-        best = scored.best
-        quote = _citation(best.hit + 1, hits[best.hit], best.sentence) if best else None
-        timings["sources_s"] = round(time.perf_counter() - started, 3)
-        yield Event("sources", sources=sources, quote=quote)  # evidence first, before the model is asked
-        speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
-        topic = _topic(standalone, expansion, speaker_terms)
-        deciding, model = scored, self.answerability
-        said = sorted(statements(scored, speaker_terms, topic), key=lambda c: -c.probability)
-        seen = Judging()
-        groups: Iterable[list[Candidate]]
-        if self._judges and not said:  # claims as the model accepts them, one judgement at a time
-            groups = accepted(scored, standalone, model, self._yes_probability, seen,
-                              fallback=lambda: select(scored, hits, model, speaker_terms, topic))
-        else:  # every statement of X's is judged first: they are shown in date order
-            judged = judge(scored, standalone, model, self._yes_probability, also=said) if self._judges else None
-            if judged is not None:
-                deciding, model = judged
-                seen.best, seen.first_at = (deciding.best.probability if deciding.best else None), time.perf_counter()
-            groups = select(deciding, hits, model, speaker_terms, topic)
-        glossary = Glossary.for_question(expansion, self.curated)
-        run, answered = _ModelRun(), []
-        for group in groups:
-            answered.append(group)
-            yield from self._quote_claim(q, group, seen, glossary, run)
-        claims, quotes, streamed = run.claims, run.quotes, run.streamed
-        if seen.first_at is not None and timings["first_token_s"] is None:
-            timings["first_token_s"] = round(seen.first_at - started, 3)
-        signals.update(answers="quotes", question_type=scored.kind, key_term=sorted(key) if key else None,
-                       answerability=round(best.probability, 4) if best else None,
-                       judge=round(seen.best, 4) if seen.best is not None else None,
-                       threshold=model.judge_threshold if seen.first_at is not None else model.threshold)
-        if not answered:
-            yield done(self._abstained(question, standalone, language, sources, timings))
-            return
-        if not streamed:  # no rendering kept its facts: the sentences themselves, labelled
-            picked = [(c.hit + 1, c.sentence) for group in answered for c in group[:1]]
-            header = "unrendered" if self.translator is not None else "untranslated"
-            yield done(self._quotes(question, standalone, language, hits, picked, sources, timings, glossary, claims, header))
-            return
-        citations = [self._cite_hit(n, hits[n - 1], quotes[n], language, glossary) for n in sorted(quotes)]
-        yield done(Answer(question, streamed.strip(), language, False, citations, sources, timings, "generated",
-                          standalone, claims))
-
-    def _quote_claim(self, q: "_Asking", group: list[Candidate], seen: Judging, glossary: Glossary,
-                     run: "_ModelRun") -> Iterator[Event]:
-        """One accepted sentence (and its copies) as a claim: rendered in the asker's language, shown when
-        its facts survive (rag.facts), timed (the model's first judgement, the first claim shown)."""
-        timings = q.timings
-        if seen.first_at is not None and timings["first_token_s"] is None:
-            timings["first_token_s"] = round(seen.first_at - q.started, 3)  # the model's first judgement
-        rendered = render(group[0].sentence, q.language, q.standalone, self.translator, glossary, self.checker.aliases)
-        if timings["first_token_s"] is None and rendered.machine:
-            q.mark("first_token_s")
-        if rendered.refused is None and "first_claim_s" not in timings:
-            q.mark("first_claim_s")
-        claim = as_claim(rendered, sorted({c.hit + 1 for c in group}), group[0].probability)
-        run.claims.append(claim)
-        if not claim.kept:
-            return
-        for c in group:
-            run.quotes.setdefault(c.hit + 1, c.sentence)
-        if rendered.machine and not run.streamed:  # say first that these are renderings
-            run.streamed = message("rendered", q.language) + "\n"
-            yield Event("token", run.streamed)
-        run.streamed += claim.marked() + " "
-        yield Event("token", claim.marked() + " ")
 
     def _prompt(self, passages: int) -> tuple[Any, dict[str, Any]]:
         """The prompt and model options for the configured claims format (JSON schema or lines)."""
