@@ -162,11 +162,7 @@ def figures(text: str) -> Figures:
             flush()
             continue
         if kind == "scale":
-            if value >= 1000:
-                state.update(total=state["total"] + (state["current"] or 1.0) * value, current=0.0, have=True)
-            else:
-                state.update(current=(state["current"] or 1.0) * value, have=True)
-            state.update(last="scale", scale=value, words=state["words"] + 1, tokens=state["tokens"] + 1, **{"and": False})
+            _scale(state, value)
             continue
         if kind == "half":  # "three and a half", "ثلاث سنوات ونصف": it joins the number before it
             if state["have"] and state["last"] != "half":
@@ -183,6 +179,15 @@ def figures(text: str) -> Figures:
                      tokens=state["tokens"] + 1, **{"and": False})
     flush()
     return Figures(frozenset(values), frozenset(vague))
+
+
+def _scale(state: dict, value: float) -> None:
+    """A scale word in a number being read: thousands and up close a group ("29 ألفا و358"), hundreds multiply."""
+    if value >= 1000:
+        state.update(total=state["total"] + (state["current"] or 1.0) * value, current=0.0, have=True)
+    else:
+        state.update(current=(state["current"] or 1.0) * value, have=True)
+    state.update(last="scale", scale=value, words=state["words"] + 1, tokens=state["tokens"] + 1, **{"and": False})
 
 
 def _atoms(text: str) -> set[float]:
