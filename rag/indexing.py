@@ -46,6 +46,7 @@ from rag.segments import (
 from rag.dates import day_number
 from rag.generations import Generations, copy_manifest
 from rag.merging import Merger, plan_merge
+from rag.vocabulary import new_term_vectors
 from rag.store import (
     FORMAT_VERSION,
     EmbeddingCache,
@@ -61,10 +62,6 @@ EMBED_BATCH = 16
 # A segment is flushed every FLUSH_CHUNKS chunks, which bounds a build's memory (~0.3 GB of
 # records and vectors at 384 dimensions).
 FLUSH_CHUNKS = 50_000
-# Word vectors for the name matcher (rag.embeddings.WordEncoder), most frequent terms first and
-# at most this many per chunk added: a word embeds ~300x faster than a 200-token chunk, so even a
-# full budget stays under 10% of the indexing time (docs/names.md).
-TERM_VECTORS_PER_CHUNK = 30
 Progress = Callable[[int, int], None]
 
 
@@ -538,17 +535,8 @@ class IndexWriter:
         if run.manifest.word_vectors != self.word_encoder.id:
             run.manifest.word_vectors = self.word_encoder.id
             live = None  # another encoder's vectors: do not count them as present
-        candidates = data.terms.arabic_terms_by_frequency()
-        present: set[str] = set(run.terms_with_vectors)  # given vectors by this update's earlier segments
-        if live is not None:
-            present |= live.vocabulary.with_vectors(t for t, _ in candidates if t not in present)
-        budget = TERM_VECTORS_PER_CHUNK * data.n_chunks
-        pending = [(t, s) for t, s in candidates if t not in present][:budget]
-        found: dict[str, bytes] = {}
-        for start in range(0, len(pending), 512):
-            part = pending[start : start + 512]
-            encoded = self.word_encoder.encode([surface for _, surface in part])
-            found.update((term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, encoded))
+        found = new_term_vectors(data.terms, data.n_chunks, self.word_encoder, run.terms_with_vectors,
+                                 live.vocabulary if live is not None else None)
         run.report.terms_embedded += len(found)
         run.terms_with_vectors.update(found)
         return found

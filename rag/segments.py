@@ -289,6 +289,20 @@ class StoredArticle:
         return {**self.article.to_dict(), "chunks": self.n_chunks}
 
 
+def _article_filter(outlets: Sequence[str] | None, since: str | None, until: str | None, lang: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters for listing articles (None: no condition)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if outlets is not None:
+        clauses.append(f"outlet IN ({','.join('?' * len(outlets))})")
+        params.extend(outlets)
+    for clause, value in (("date >= ?", since), ("date <= ?", until + "\uffff" if until else None), ("lang = ?", lang)):
+        if value:
+            clauses.append(clause)
+            params.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
 def named_rows(cursor: sqlite3.Cursor) -> Any:
     """A query's rows as {column: value}: rows are read by name, never by position."""
     names = [d[0] for d in cursor.description]
@@ -482,59 +496,35 @@ class Segment:
     def signatures(self) -> np.ndarray:
         return self._stories()["signatures"]
 
-    def story_members(self, keys: np.ndarray) -> list[stories.Member]:
-        """Live articles of this segment that share a band key with `keys` (story candidates)."""
-        arrays = self._stories()
-        left = np.searchsorted(arrays["band_keys"], keys, side="left")
-        right = np.searchsorted(arrays["band_keys"], keys, side="right")
-        # A few owners per band key are enough (every member of a story shares its id); without the cap a
-        # story with many copies made each new copy fetch all of them (quadratic at archive scale).
-        counts = np.minimum(right - left, CANDIDATES_PER_KEY)
-        total = int(counts.sum())
-        if not total:
-            return []
-        starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
-        ords = sorted(set(np.unique(arrays["band_owners"][starts]).tolist()) - self._deleted)
-        if not ords:
-            return []
-        rows = list(where_in(self.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords))
-        return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
-
-    def story_members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[stories.Member]]:
-        """`story_members` for each row of `keys`, with one search and one query for all rows. With
-        `days` (one per row, -1 unknown), members more than stories.MAX_DAYS away are left out before
-        they are read, as assignment would reject them (a long archive holds copies of a story from
-        other years: reading them made each flush of a build cost more than the last)."""
-        arrays = self._stories()
-        rows, bands = keys.shape
-        flat = keys.reshape(-1)
-        left = np.searchsorted(arrays["band_keys"], flat, side="left")
-        counts = np.minimum(np.searchsorted(arrays["band_keys"], flat, side="right") - left, CANDIDATES_PER_KEY)
-        total = int(counts.sum())
-        found: list[list[stories.Member]] = [[] for _ in range(rows)]
-        if not total:
-            return found
-        starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
-        owner_rows = np.repeat(np.arange(len(flat)) // bands, counts)
-        pairs = np.unique(np.stack([owner_rows, arrays["band_owners"][starts].astype(np.int64)], axis=1), axis=0)
-        if days is not None:
-            asked, found_day = np.asarray(days, dtype=np.int64)[pairs[:, 0]], self.article_day[pairs[:, 1]].astype(np.int64)
-            pairs = pairs[(asked < 0) | (found_day < 0) | (np.abs(asked - found_day) <= stories.MAX_DAYS)]
-        wanted = sorted(set(pairs[:, 1].tolist()) - self._deleted)
-        members: dict[int, stories.Member] = {}
-        for ord_, id_, story, date in where_in(self.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", wanted):
-            members[ord_] = stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_]))
-        for row, ord_ in pairs.tolist():
-            if ord_ in members:
-                found[row].append(members[ord_])
-        return found
-
     def story_articles(self, story_ids: Sequence[str]) -> list[StoredArticle]:
         return [a for a in self.articles_where("story", story_ids) if a.ord not in self._deleted]
 
     def live_stories(self) -> set[str]:
         """The stories of this segment's live articles (deletions respected here, not by the caller)."""
         return {story for ord_, story in self.db.execute("SELECT ord, story FROM articles") if ord_ not in self._deleted}
+
+    def live_articles_matching(self, outlets: Sequence[str] | None, since: str | None, until: str | None,
+                               lang: str | None) -> list[StoredArticle]:
+        """Live articles of these outlets, dated within [since, until] (YYYY-MM-DD), in this language."""
+        where, params = _article_filter(outlets, since, until, lang)
+        rows = named_rows(self.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles {where}", params))
+        return [a for a in (StoredArticle.from_row(self.number, row) for row in rows) if a.ord not in self._deleted]
+
+    def live_outlet_counts(self) -> dict[str, int]:
+        """Live articles per outlet in this segment."""
+        counts = dict(self.db.execute("SELECT outlet, count(*) FROM articles GROUP BY outlet"))
+        for outlet, n in where_in(self.db, "SELECT outlet, count(*) FROM articles WHERE ord IN ({marks}) GROUP BY outlet",
+                                  sorted(self._deleted)):
+            counts[outlet] -= n
+        return counts
+
+    def live_date_range(self) -> tuple[str | None, str | None]:
+        """The oldest and newest dates of this segment's live articles."""
+        ends: list[str | None] = []
+        for order in ("ASC", "DESC"):
+            rows = self.db.execute(f"SELECT ord, date FROM articles WHERE date IS NOT NULL ORDER BY date {order}")
+            ends.append(next((date for ord_, date in rows if ord_ not in self._deleted), None))
+        return ends[0], ends[1]
 
     def source_files(self) -> set[str]:
         """The corpus files this segment's articles were read from."""
@@ -617,7 +607,51 @@ class SegmentStories(stories.StorySource):
         self.segment = segment
 
     def members(self, keys: np.ndarray) -> list[stories.Member]:
-        return self.segment.story_members(keys)
+        """Live articles of this segment that share a band key with `keys` (story candidates)."""
+        seg = self.segment
+        arrays = seg._stories()
+        left = np.searchsorted(arrays["band_keys"], keys, side="left")
+        right = np.searchsorted(arrays["band_keys"], keys, side="right")
+        # A few owners per band key are enough (every member of a story shares its id); without the cap a
+        # story with many copies made each new copy fetch all of them (quadratic at archive scale).
+        counts = np.minimum(right - left, CANDIDATES_PER_KEY)
+        total = int(counts.sum())
+        if not total:
+            return []
+        starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+        ords = sorted(set(np.unique(arrays["band_owners"][starts]).tolist()) - seg._deleted)
+        if not ords:
+            return []
+        rows = list(where_in(seg.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", ords))
+        return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
 
     def members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[stories.Member]]:
-        return self.segment.story_members_many(keys, days)
+        """`members` for each row of `keys`, with one search and one query for all rows. With
+        `days` (one per row, -1 unknown), members more than stories.MAX_DAYS away are left out before
+        they are read, as assignment would reject them (a long archive holds copies of a story from
+        other years: reading them made each flush of a build cost more than the last)."""
+        seg = self.segment
+        arrays = seg._stories()
+        rows, bands = keys.shape
+        flat = keys.reshape(-1)
+        left = np.searchsorted(arrays["band_keys"], flat, side="left")
+        counts = np.minimum(np.searchsorted(arrays["band_keys"], flat, side="right") - left, CANDIDATES_PER_KEY)
+        total = int(counts.sum())
+        found: list[list[stories.Member]] = [[] for _ in range(rows)]
+        if not total:
+            return found
+        starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
+        owner_rows = np.repeat(np.arange(len(flat)) // bands, counts)
+        pairs = np.unique(np.stack([owner_rows, arrays["band_owners"][starts].astype(np.int64)], axis=1), axis=0)
+        if days is not None:
+            asked, found_day = np.asarray(days, dtype=np.int64)[pairs[:, 0]], seg.article_day[pairs[:, 1]].astype(np.int64)
+            pairs = pairs[(asked < 0) | (found_day < 0) | (np.abs(asked - found_day) <= stories.MAX_DAYS)]
+        wanted = sorted(set(pairs[:, 1].tolist()) - seg._deleted)
+        members: dict[int, stories.Member] = {}
+        for ord_, id_, story, date in where_in(seg.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", wanted):
+            members[ord_] = stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_]))
+        for row, ord_ in pairs.tolist():
+            if ord_ in members:
+                found[row].append(members[ord_])
+        return found
+

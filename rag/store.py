@@ -40,10 +40,10 @@ import numpy as np
 
 from rag import lexical
 from rag.errors import FilterError, IndexMismatchError, IndexMissingError
-from rag.article import ARTICLE_COLUMNS, ArticleMeta
+from rag.article import ArticleMeta
 from rag.filters import Filters, date_bound  # noqa: F401  (re-exported: `from rag.store import Filters` keeps working)
 from rag.sql import named_where_in, where_in
-from rag.segments import Segment, StoredArticle, make_row, named_rows, split_row
+from rag.segments import Segment, StoredArticle, make_row, split_row
 from rag.vocabulary import Vocabulary
 
 FORMAT_VERSION = 8  # 8: the articles table holds ArticleMeta (author, section)
@@ -296,26 +296,10 @@ class IndexStore:
     def list_articles(self, filters: Filters | None = None, offset: int = 0, limit: int = 20) -> tuple[int, list[StoredArticle]]:
         """Live articles, newest first (undated last), with the total that pass `filters`."""
         f = filters or Filters()
-        clauses, params = [], []
-        if f.outlet:
-            names = self.resolve_outlet(f.outlet)
-            clauses.append(f"outlet IN ({','.join('?' * len(names))})")
-            params.extend(names)
-        if f.since:
-            clauses.append("date >= ?")
-            params.append(dt.date.fromordinal(date_bound(f.since, end=False)).isoformat())
-        if f.until:
-            clauses.append("date <= ?")
-            params.append(dt.date.fromordinal(date_bound(f.until, end=True)).isoformat() + "\uffff")
-        if f.lang:
-            clauses.append("lang = ?")
-            params.append(f.lang)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        found: list[StoredArticle] = []
-        for segment in self.segments:
-            sql = f"SELECT {ARTICLE_COLUMNS} FROM articles {where}"
-            found.extend(a for a in (StoredArticle.from_row(segment.number, row) for row in named_rows(segment.db.execute(sql, params)))
-                         if not segment.is_deleted(a.ord))
+        outlets = self.resolve_outlet(f.outlet) if f.outlet else None
+        since = dt.date.fromordinal(date_bound(f.since, end=False)).isoformat() if f.since else None
+        until = dt.date.fromordinal(date_bound(f.until, end=True)).isoformat() if f.until else None
+        found = [a for segment in self.segments for a in segment.live_articles_matching(outlets, since, until, f.lang)]
         found.sort(key=lambda a: (a.date is None, "" if a.date is None else _inverted(a.date), a.id))
         return len(found), found[offset : offset + limit]
 
@@ -445,81 +429,28 @@ class IndexStore:
         return sorted({name for s in self.segments for name in s.info["outlets"]})
 
     def outlet_counts(self) -> dict[str, int]:
+        """Live articles per outlet, most first."""
         counts: Counter[str] = Counter()
         for segment in self.segments:
-            for outlet, n in segment.db.execute(
-                "SELECT outlet, count(*) FROM articles GROUP BY outlet"
-            ):
-                counts[outlet] += n
-            if len(segment.deleted_articles):
-                ords = [int(o) for o in segment.deleted_articles]
-                for outlet, n in where_in(segment.db, "SELECT outlet, count(*) FROM articles WHERE ord IN ({marks}) GROUP BY outlet", ords):
-                    counts[outlet] -= n
+            counts.update(segment.live_outlet_counts())
         return {k: v for k, v in counts.most_common() if v > 0}
-
-    def disk_bytes(self) -> dict[str, int]:
-        sizes: Counter[str] = Counter()
-        for segment in self.segments:
-            for path in segment.path.iterdir():
-                kind = "dense" if path.name in ("dense.faiss", "vectors.npy") else "lexical" if path.name.startswith("lex_") else "docstore"
-                sizes[kind] += path.stat().st_size
-        return dict(sizes)
-
-    def status(self) -> dict[str, Any]:
-        m = self.manifest
-        disk = self.disk_bytes()
-        resident = sum((s.path / "dense.faiss").stat().st_size for s in self.segments if (s.path / "dense.faiss").exists())
-        return {
-            "articles": m.articles,
-            "chunks": m.chunks,
-            "stories": self.story_count(),
-            "outlets": self.outlet_counts(),
-            "embedder": m.embedder,
-            "index_dir": str(self.index_dir),
-            "generation": m.generation,
-            "updated_at": m.updated_at,
-            **dict(zip(("oldest_article", "newest_article"), self.date_range())),
-            "segments": [
-                {"name": r.name, "chunks": r.chunks, "deleted_chunks": r.deleted_chunks, "dense": r.dense} for r in m.segments
-            ],
-            "dense_index": sorted({r.dense for r in m.segments}) or ["flat"],
-            "vectors": sum(r.chunks for r in m.segments),
-            "disk_bytes": disk,
-            "disk_bytes_total": sum(disk.values()),
-            # Resident once searched: dense.faiss (float vectors, or 8-bit codes in big segments); the float
-            # copy of an 8-bit segment, the postings and the docstore are memory-mapped / paged by the OS.
-            "memory_bytes_per_chunk": round(resident / max(m.chunks, 1), 1),
-        }
 
     def date_range(self) -> tuple[str | None, str | None]:
         """The oldest and newest publication dates among live articles (what the archive spans, how fresh it is)."""
-        ends: list[str] = []
-        for segment in self.segments:
-            for order in ("ASC", "DESC"):
-                for ord_, date in segment.db.execute(f"SELECT ord, date FROM articles WHERE date IS NOT NULL ORDER BY date {order}"):
-                    if not segment.is_deleted(ord_):
-                        ends.append(date)
-                        break
+        ends = [date for segment in self.segments for date in segment.live_date_range() if date]
         return (min(ends), max(ends)) if ends else (None, None)
 
+    def status(self) -> dict[str, Any]:
+        """What `rag index status` and /api/status show (rag.index_status)."""
+        from rag.index_status import index_status
+
+        return index_status(self)
+
     def warm(self, skip: set[str] | None = None) -> set[str]:
-        """Read the files that searches touch page by page (postings, float vectors, columns, story
-        tables, docstore) once, sequentially, and load the dense indexes: a process that starts on a cold
-        page cache otherwise faults them in a few KB at a time. 1M chunks, page cache dropped, 200
-        searches (bench/bench_scale.py --search-only --cold): p95 72-80 ms unwarmed, 37-39 ms after this
-        (9-10 s for 5.7 GB); without the docstore it was 47 ms. Segments named in `skip` are left out;
-        returns the names of the segments warmed."""
-        warmed: set[str] = set()
-        for segment in self.segments:
-            if skip is not None and segment.path.name in skip:
-                continue
-            for path in segment.paged_files():
-                with open(path, "rb") as handle:
-                    while handle.read(1 << 20):
-                        pass
-            segment.dense  # noqa: B018 - loads the index once, before the first search needs it
-            warmed.add(segment.path.name)
-        return warmed
+        """Read the index's pages ahead (rag.index_status.warm_pages); the names of the segments warmed."""
+        from rag.index_status import warm_pages
+
+        return warm_pages(self, skip)
 
     def close(self) -> None:
         for segment in self.segments:

@@ -16,6 +16,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -168,3 +169,26 @@ def read_terms(db: sqlite3.Connection) -> Iterator[tuple[Term | None, str, bytes
     """One segment's rows for a merge: (Arabic term record or None, term, vector)."""
     for term, freq, surface, skeleton, vector in db.execute("SELECT term, freq, surface, skeleton, vector FROM terms"):
         yield (Term(term, freq, surface, skeleton) if skeleton is not None else None), term, vector
+
+
+# Word vectors for the name matcher (rag.embeddings.WordEncoder), most frequent terms first and
+# at most this many per chunk added: a word embeds ~300x faster than a 200-token chunk, so even a
+# full budget stays under 10% of the indexing time (docs/names.md).
+TERM_VECTORS_PER_CHUNK = 30
+
+
+def new_term_vectors(terms: TermCounter, n_chunks: int, encoder: Any, given: set[str],
+                     live: "Vocabulary | None") -> dict[str, bytes]:
+    """Word vectors (float16) for a new segment's most frequent Arabic terms that have none yet — neither in
+    the live index nor `given` by this update's earlier segments — up to TERM_VECTORS_PER_CHUNK a chunk."""
+    candidates = terms.arabic_terms_by_frequency()
+    present: set[str] = set(given)
+    if live is not None:
+        present |= live.with_vectors(t for t, _ in candidates if t not in present)
+    pending = [(t, s) for t, s in candidates if t not in present][: TERM_VECTORS_PER_CHUNK * n_chunks]
+    found: dict[str, bytes] = {}
+    for start in range(0, len(pending), 512):
+        part = pending[start : start + 512]
+        encoded = encoder.encode([surface for _, surface in part])
+        found.update((term, np.asarray(v, np.float16).tobytes()) for (term, _), v in zip(part, encoded))
+    return found

@@ -149,7 +149,7 @@ def test_vocabulary_follows_incremental_updates(tmp_path):
 
 
 def test_term_vectors_stay_within_budget(tmp_path):
-    from rag.indexing import TERM_VECTORS_PER_CHUNK
+    from rag.vocabulary import TERM_VECTORS_PER_CHUNK
 
     corpus = tmp_path / "corpus"
     words = " ".join(f"كلمة{chr(0x0628 + i % 20)}{chr(0x0628 + i // 20)}" for i in range(200))

@@ -12,6 +12,7 @@ from rag.indexing import IndexWriter
 from rag.news import analyse, attribute
 from rag.outlets import resolve_outlet
 from rag.retrieval import Retriever
+from rag.segments import SegmentStories
 from rag.stories import signature, similarity
 from rag.store import Filters, IndexStore
 
@@ -337,13 +338,13 @@ def test_stories_across_an_updates_segments_equal_article_by_article_lookup(tmp_
     batched, segments = build("batched")
     store = IndexStore.open(tmp_path / "batched" / "idx")
     keys = stories_module.band_keys(np.stack([signature(f"{r['title']}\n{r['text']}") for r in records] + [signature("نص آخر تماما لا يشبه شيئا")]))
-    for segment in store.segments:
-        many = segment.story_members_many(keys)
-        assert [sorted(m.article_id for m in row) for row in many] == [sorted(m.article_id for m in segment.story_members(k)) for k in keys]
+    for segment in (SegmentStories(s) for s in store.segments):
+        many = segment.members_many(keys)
+        assert [sorted(m.article_id for m in row) for row in many] == [sorted(m.article_id for m in segment.members(k)) for k in keys]
         assert many[-1] == [] and any(many)
         days = np.array([day_number(r["date"]) for r in records] + [-1])
-        near = segment.story_members_many(keys, days)
-        within = [sorted(m.article_id for m in segment.story_members(k) if d < 0 or m.day < 0 or abs(d - m.day) <= stories_module.MAX_DAYS)
+        near = segment.members_many(keys, days)
+        within = [sorted(m.article_id for m in segment.members(k) if d < 0 or m.day < 0 or abs(d - m.day) <= stories_module.MAX_DAYS)
                   for k, d in zip(keys, days)]
         assert [sorted(m.article_id for m in row) for row in near] == within
         assert sum(map(len, near)) < sum(map(len, many))  # some copies were too far apart in time
