@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from langchain_core.output_parsers import StrOutputParser
 
 from rag.answerability import CROSS_LANGUAGE_OFFSET, AnswerabilityModel, load_model
 from rag.article import ArticleMeta
-from rag.claims import Claim, ClaimReader, CitationChecker, Evidence, claims_schema
+from rag.claims import Claim, ClaimReader, CitationChecker, Evidence
 from rag.grounded import score_sentences
 from rag.config import Settings
 from rag.errors import RagError
@@ -37,7 +37,7 @@ from rag.language import detect_language, lexical_tokens, light_stem
 from rag.prompts import load_prompt
 from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.store import Filters
-from rag.translation import LANGUAGE_NAMES, Glossary, QueryTranslator, QuoteTranslator, Translation
+from rag.translation import Glossary, QueryTranslator, QuoteTranslator, Translation
 
 # Calibrated on XQuAD (docs/answers.md) to keep ~97% of answerable questions: below this cosine
 # similarity between the question and the best passage the corpus rarely holds the answer (e5
@@ -462,7 +462,9 @@ class AnswerEngine:
 
             yield from QuoteFirst(self).answer(q, key)
         else:  # the model writes claims across the passages
-            yield from self._synthesis(q, key, cancel, generation)
+            from rag.synthesis import Synthesis
+
+            yield from Synthesis(self).answer(q, key, cancel, generation)
 
     def _open(self, question: str, history: Sequence[tuple[str, str]], k: int | None, filters: Filters | None,
               diverse: int | None = None) -> "_Asking":
@@ -492,89 +494,6 @@ class AnswerEngine:
         answer.time_filter = q.result.time_filter.to_dict() if q.result.time_filter else None
         return Event("answer", answer=answer, replaced=replaced)
 
-    def _synthesis(self, q: "_Asking", key: set[str] | None, cancel: threading.Event | None,
-                   generation: dict[str, Any] | None) -> Iterator[Event]:
-        """`answers = "synthesis"`: passages chosen sentence by sentence, the model's claims checked as they
-        stream; quotes or "not in these articles" when the claims do not answer."""
-        chosen = self.chooser.choose(q.standalone, q.hits, key, q.expansion.lexical_terms)
-        sources = [_source(n, h, w) for n, (h, w) in enumerate(zip(chosen.hits, chosen.windows), 1)]
-        best_quote = _citation(chosen.best[0], chosen.hits[chosen.best[0] - 1], chosen.best[1]) if chosen.best else None
-        q.mark("sources_s")
-        yield Event("sources", sources=sources, quote=best_quote)
-        strong = self._strength(q, chosen, key)
-        glossary = Glossary.for_question(q.expansion, self.curated)
-        if self.llm is None:  # no model: the best quotes when the evidence is strong, else abstain
-            extractive = key is not None and strong
-            yield self._done(q, self._quoted(q.question, q.standalone, q.language, chosen, key, q.expansion, sources,
-                                             q.timings, glossary) if extractive
-                             else self._abstained(q.question, q.standalone, q.language, sources, q.timings))
-            return
-        run = _ModelRun()
-        if not (yield from self._model_claims(q, chosen, run, cancel, generation)):
-            return  # the client left: no answer
-        yield self._done(q, *self._decide(q, chosen, run, key, strong, sources, glossary))
-
-    def _strength(self, q: "_Asking", chosen: Chosen, key: set[str] | None) -> bool:
-        """Whether the evidence is strong enough to quote; what it was read from goes into the signals."""
-        kind = self._kind(q.language, chosen.hits)
-        relevance = max(chosen.relevance, default=0.0)
-        strong = relevance >= QUOTE_RELEVANCE or (relevance >= QUOTE_RELEVANCE_COVERED and chosen.coverage >= 2)
-        q.signals.update(key_term=sorted(key) if key else None, relevance=round(relevance, 4),
-                         kind=kind, strong_evidence=strong, coverage=chosen.coverage)
-        return strong
-
-    def _model_claims(self, q: "_Asking", chosen: Chosen, run: "_ModelRun", cancel: threading.Event | None,
-                      generation: dict[str, Any] | None) -> Generator[Event, None, bool]:
-        """The model's claims, each checked as it completes and yielded when kept; False if cancelled."""
-        prompt, options = self._prompt(len(chosen.hits))
-        messages = prompt.format_messages(
-            sources=_context(chosen), question=q.standalone, language=LANGUAGE_NAMES.get(q.language, q.language))
-        # The model's own stream, not a LangChain chain's: closing a chain's stream drains the
-        # model to the end, while closing this one stops it and releases its lock at once.
-        options.update(generation or {})
-        pieces = self.llm.stream(messages, **options)
-        try:
-            for piece in pieces:
-                if cancel is not None and cancel.is_set():
-                    return False
-                if piece.usage_metadata:
-                    q.usage["prompt_tokens"] += piece.usage_metadata.get("input_tokens", 0)
-                    q.usage["completion_tokens"] += piece.usage_metadata.get("output_tokens", 0)
-                    continue
-                if q.timings["first_token_s"] is None:
-                    q.mark("first_token_s")
-                for draft in run.reader.feed(str(piece.content)):
-                    yield from self._kept(draft, chosen, run, q)
-        finally:
-            pieces.close()
-        for draft in run.reader.finish():
-            yield from self._kept(draft, chosen, run, q)
-        return True
-
-    def _kept(self, draft: Any, chosen: Chosen, run: "_ModelRun", q: "_Asking") -> Iterator[Event]:
-        text = self._accept(draft, chosen, run.claims, run.quotes, q.standalone, q.language)
-        if text:
-            run.streamed += text
-            yield Event("token", text)
-
-    def _decide(self, q: "_Asking", chosen: Chosen, run: "_ModelRun", key: set[str] | None, strong: bool,
-                sources: list[Source], glossary: Glossary) -> tuple[Answer, bool]:
-        """The answer from what the model wrote: its kept claims when they answer the question, else the
-        best quotes (strong evidence) or "not in these articles" — and whether that replaced what was shown."""
-        kept = [c for c in run.claims if c.kept]
-        q.signals["model_found"] = run.reader.found
-        on_topic = key is None or any(key & set(lexical_tokens(c.text)) | _aliased(c.text, key, self.checker) for c in kept)
-        if run.reader.found is False and not kept:
-            return self._abstained(q.question, q.standalone, q.language, sources, q.timings, run.claims), False
-        if kept and on_topic:
-            citations = [self._cite(n, chosen, run.quotes[n], q.language, glossary) for n in sorted(run.quotes)]
-            return Answer(q.question, run.streamed.strip(), q.language, False, citations, sources, q.timings, "generated",
-                          q.standalone, run.claims), False
-        if strong and key is not None:
-            return self._quoted(q.question, q.standalone, q.language, chosen, key, q.expansion, sources, q.timings,
-                                glossary, run.claims), bool(run.streamed)
-        return self._abstained(q.question, q.standalone, q.language, sources, q.timings, run.claims), bool(run.streamed)
-
     def compare(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
         """How the outlets reported it: one cited section per outlet (rag.comparison)."""
         from rag.comparison import compare_outlets
@@ -595,43 +514,6 @@ class AnswerEngine:
                                          self.answerability)
 
     # -- steps -------------------------------------------------------------------------------
-
-    def _prompt(self, passages: int) -> tuple[Any, dict[str, Any]]:
-        """The prompt and model options for the configured claims format (JSON schema or lines)."""
-        if self.settings.claims_format == "lines":
-            return load_prompt("answer.lines"), {}
-        return load_prompt("answer"), {"response_format": {"type": "json_object", "schema": claims_schema(passages)}}
-
-    def _accept(self, draft: Any, chosen: Chosen, claims: list[Claim], quotes: dict[int, str], question: str,
-                language: str) -> str:
-        """Check one claim; the text to show if it is kept."""
-        claim, claim_quotes = self.checker.check(draft, chosen.evidence, question)
-        if claim.kept and any(claim.text == c.text for c in claims if c.kept):
-            claim.kept, claim.note = False, "duplicate"
-        written = detect_language(claim.text)
-        if claim.kept and language != "und" and written not in (language, "und"):
-            # the answer is in the asker's language; the quotes carry the original words
-            claim.kept, claim.citations, claim.note = False, [], "wrong-language"
-        claims.append(claim)
-        if not claim.kept:
-            return ""
-        for n, quote in claim_quotes.items():
-            quotes.setdefault(n, quote)
-        return claim.marked() + " "
-
-    def _cite(self, n: int, chosen: Chosen, quote: str, language: str, glossary: Glossary) -> Citation:
-        citation = _citation(n, chosen.hits[n - 1], quote)
-        if self.translator is not None:
-            citation.translation = self.translator.translate(quote, language, glossary)
-        return citation
-
-    def _quoted(self, question: str, standalone: str, language: str, chosen: Chosen, key: set[str] | None,
-                expansion: Expansion, sources: list[Source], timings: dict[str, float | None], glossary: Glossary,
-                claims: list[Claim] | None = None) -> Answer:
-        picked = self.extractive.answer(standalone, chosen, key, expansion)
-        if not picked:
-            return self._abstained(question, standalone, language, sources, timings, claims)
-        return self._quotes(question, standalone, language, chosen.hits, picked, sources, timings, glossary, claims)
 
     def _quotes(self, question: str, standalone: str, language: str, hits: Sequence[Hit], picked: list[tuple[int, str]],
                 sources: list[Source], timings: dict[str, float | None], glossary: Glossary,
