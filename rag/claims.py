@@ -25,7 +25,7 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.facts import cut_reason, unfaithful
-from rag.language import detect_language, lexical_tokens, light_stem, split_sentences, whole_quotes
+from rag.language import close_quotes, detect_language, lexical_tokens, light_stem, split_sentences, whole_quotes
 
 NOT_FOUND = "NOT_FOUND"
 MAX_CLAIMS = 4
@@ -78,7 +78,7 @@ class Claim:
         """The claim with its `[n]` markers, as the answer text shows it."""
         body = self.text.rstrip()
         end = body[-1] if body and body[-1] in ".!?؟。" else ""
-        body = body.rstrip(".!?؟。… ") if end else body
+        body = close_quotes(body.rstrip(".!?؟。… ") if end else body)  # a shown claim never leaves a quotation open
         return f"{body} {''.join(f'[{n}]' for n in self.citations)}{end or '.'}"
 
 

@@ -197,6 +197,13 @@ def open_quotes(text: str) -> bool:
     return text.count("«") > text.count("»") or text.count("“") > text.count("”") or text.count('"') % 2 == 1
 
 
+def close_quotes(text: str) -> str:
+    """The text with the quotations it opens and does not close closed at its end (a sentence whose closing
+    mark went with its final punctuation, or a source that never closed it)."""
+    closing = "»" * max(0, text.count("«") - text.count("»")) + "”" * max(0, text.count("“") - text.count("”"))
+    return text + closing + ('"' if text.count('"') % 2 == 1 else "")
+
+
 def whole_quotes(sentences: list[str], max_join: int = 3, max_chars: int = 700) -> list[str]:
     """Sentences rejoined where a split fell inside a quotation («…. …», “…. …”): a quote shown or
     rendered from a sentence must not stop inside the speaker's words."""

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -109,3 +111,15 @@ def test_marked_text():
 
     assert Claim("Lavrov spoke.", [1, 2], 0.9, True).marked() == "Lavrov spoke [1][2]."
     assert Claim("قال لافروف", [2], 0.9, True).marked() == "قال لافروف [2]."
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("قال لافروف إن “مدينة الرقة هي أحد أهداف التحالف شأنها شأن مدينة الموصل العراقية..", "قال لافروف إن “مدينة الرقة هي أحد أهداف التحالف شأنها شأن مدينة الموصل العراقية” [1]."),
+    ("وقال «إن الرقة هدف.", "وقال «إن الرقة هدف» [1]."),
+    ('Lavrov said "Raqqa is a target.', 'Lavrov said "Raqqa is a target" [1].'),
+    ("Lavrov said “Raqqa is a target”.", "Lavrov said “Raqqa is a target” [1]."),
+])
+def test_a_shown_claim_never_leaves_a_quotation_open(text, shown):
+    from rag.claims import Claim
+
+    assert Claim(text, [1], 0.9, True).marked() == shown
