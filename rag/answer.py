@@ -28,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.answerability import CROSS_LANGUAGE_OFFSET, AnswerabilityModel, load_model
-from rag.article import ArticleMeta
+from rag.article import ArticleFields, ArticleMeta
 from rag.claims import Claim, ClaimReader, CitationChecker, Evidence
 from rag.grounded import score_sentences
 from rag.config import Settings
@@ -62,7 +62,7 @@ from rag.messages import message  # noqa: E402  (user-facing sentences, en/ar/fr
 
 
 @dataclass(kw_only=True)
-class Reference:
+class Reference(ArticleFields):
     """A numbered passage as the user sees it: its article (the record, whole) and a quote."""
 
     n: int
@@ -73,31 +73,6 @@ class Reference:
     quote_type: str | None = None
     #: other copies of the same story (rag.stories): ArticleMeta.copy_ref() of each
     also_reported_by: list[dict[str, Any]] = field(default_factory=list)
-
-    # what answers and renderers read of the article
-    @property
-    def article_id(self) -> str:
-        return self.article.id
-
-    @property
-    def title(self) -> str:
-        return self.article.title
-
-    @property
-    def outlet(self) -> str:
-        return self.article.outlet
-
-    @property
-    def date(self) -> str | None:
-        return self.article.date
-
-    @property
-    def url(self) -> str | None:
-        return self.article.url
-
-    @property
-    def source_path(self) -> str:
-        return self.article.source_path
 
     def to_dict(self) -> dict[str, Any]:
         """`n`, the article's fields (ArticleMeta.to_dict), `quote`, and what the kind of passage adds."""

@@ -59,6 +59,49 @@ class ArticleMeta:
         return {"article_id": self.id, "outlet": self.outlet, "date": self.date, "url": self.url}
 
 
+class ArticleFields:
+    """The article fields passages and citations are read by most, for a record that carries its article whole
+    as `self.article` (StoredChunk, StoredArticle, Reference): one set of accessors, not one per record."""
+
+    article: ArticleMeta
+
+    @property
+    def article_id(self) -> str:
+        return self.article.id
+
+    @property
+    def title(self) -> str:
+        return self.article.title
+
+    @property
+    def outlet(self) -> str:
+        return self.article.outlet
+
+    @property
+    def date(self) -> str | None:
+        return self.article.date
+
+    @property
+    def date_source(self) -> str | None:
+        return self.article.date_source
+
+    @property
+    def url(self) -> str | None:
+        return self.article.url
+
+    @property
+    def lang(self) -> str:
+        return self.article.lang
+
+    @property
+    def source_path(self) -> str:
+        return self.article.source_path
+
+    @property
+    def story(self) -> str:
+        return self.article.story_id
+
+
 #: The `articles` table of a segment: an ordinal, the record's fields, and what only storage needs.
 ARTICLE_SCHEMA = (
     "CREATE TABLE articles(ord INTEGER PRIMARY KEY, "

@@ -32,9 +32,9 @@ import faiss
 import numpy as np
 
 from rag import lexical, stories
-from rag.article import ARTICLE_COLUMNS, ARTICLE_SCHEMA, STORAGE_COLUMNS, ArticleMeta
+from rag.article import ArticleFields, ARTICLE_COLUMNS, ARTICLE_SCHEMA, STORAGE_COLUMNS, ArticleMeta
 from rag.dates import day_number
-from rag.sql import named_where_in, where_in
+from rag.sql import named_rows, named_where_in, where_in
 from rag.vocabulary import SCHEMA as TERMS_SCHEMA
 from rag.vocabulary import TermCounter
 
@@ -251,7 +251,7 @@ def write_segment(directory: Path, data: SegmentInput, dim: int, word_vectors: d
 
 
 @dataclass(kw_only=True)
-class StoredArticle:
+class StoredArticle(ArticleFields):
     """An indexed article as the docstore holds it: its record, where it is, and what storage needs."""
 
     segment: int
@@ -267,22 +267,9 @@ class StoredArticle:
         return cls(segment=segment, ord=row["ord"], article=ArticleMeta.from_row(row),
                    **{name: row[name] for name in STORAGE_COLUMNS})
 
-    # the fields the write path and the story logic read most
     @property
     def id(self) -> str:
         return self.article.id
-
-    @property
-    def story(self) -> str:
-        return self.article.story_id
-
-    @property
-    def date(self) -> str | None:
-        return self.article.date
-
-    @property
-    def source_path(self) -> str:
-        return self.article.source_path
 
     def to_dict(self) -> dict[str, Any]:
         """What `rag articles` and /api/articles show."""
@@ -301,12 +288,6 @@ def _article_filter(outlets: Sequence[str] | None, since: str | None, until: str
             clauses.append(clause)
             params.append(value)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
-def named_rows(cursor: sqlite3.Cursor) -> Any:
-    """A query's rows as {column: value}: rows are read by name, never by position."""
-    names = [d[0] for d in cursor.description]
-    return (dict(zip(names, row)) for row in cursor)
 
 
 class Segment:

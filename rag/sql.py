@@ -18,12 +18,15 @@ def where_in(db: sqlite3.Connection, sql: str, values: Sequence[Any]) -> Iterato
         yield from db.execute(sql.format(marks=",".join("?" * len(part))), part)
 
 
+def named_rows(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    """A query's rows as {column: value}: rows are read by name, never by position."""
+    names = [d[0] for d in cursor.description]
+    return (dict(zip(names, row)) for row in cursor)
+
+
 def named_where_in(db: sqlite3.Connection, sql: str, values: Sequence[Any]) -> Iterator[dict[str, Any]]:
-    """`where_in` with each row as {column: value}: rows are read by name, never by position."""
+    """`where_in` with each row as {column: value}."""
     unique = list(dict.fromkeys(values))
     for start in range(0, len(unique), BATCH):
         part = unique[start : start + BATCH]
-        cursor = db.execute(sql.format(marks=",".join("?" * len(part))), part)
-        names = [d[0] for d in cursor.description]
-        for row in cursor:
-            yield dict(zip(names, row))
+        yield from named_rows(db.execute(sql.format(marks=",".join("?" * len(part))), part))

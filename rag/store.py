@@ -40,7 +40,7 @@ import numpy as np
 
 from rag import lexical
 from rag.errors import FilterError, IndexMismatchError, IndexMissingError
-from rag.article import ArticleMeta
+from rag.article import ArticleFields, ArticleMeta
 from rag.filters import Filters, date_bound  # noqa: F401  (re-exported: `from rag.store import Filters` keeps working)
 from rag.sql import named_where_in, where_in
 from rag.segments import Segment, StoredArticle, make_row, split_row
@@ -121,7 +121,7 @@ class Manifest:
 
 
 @dataclass(kw_only=True)
-class StoredChunk:
+class StoredChunk(ArticleFields):
     """A passage as the index holds it: its row, its text and its article's record, whole."""
 
     row: int
@@ -129,43 +129,6 @@ class StoredChunk:
     ordinal: int
     text: str
     article: ArticleMeta
-
-    # the article fields passages are read by most (retrieval, answers, timelines)
-    @property
-    def article_id(self) -> str:
-        return self.article.id
-
-    @property
-    def title(self) -> str:
-        return self.article.title
-
-    @property
-    def outlet(self) -> str:
-        return self.article.outlet
-
-    @property
-    def date(self) -> str | None:
-        return self.article.date
-
-    @property
-    def url(self) -> str | None:
-        return self.article.url
-
-    @property
-    def lang(self) -> str:
-        return self.article.lang
-
-    @property
-    def source_path(self) -> str:
-        return self.article.source_path
-
-    @property
-    def story(self) -> str:
-        return self.article.story_id
-
-    @property
-    def date_source(self) -> str | None:
-        return self.article.date_source
 
 
 @dataclass

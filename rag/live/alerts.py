@@ -28,13 +28,13 @@ import datetime as dt
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from rag.answerability import CROSS_LANGUAGE_OFFSET, coverage
 from rag.errors import InputError
+from rag.live.tables import LiveTables
 from rag.language import detect_language, lexical_tokens, light_stem
 from rag.news import analyse, mentions
 from rag.store import Filters, date_bound
@@ -85,22 +85,18 @@ _ALERT = [f.name for f in fields(Alert)]
 _MATCH = [f.name for f in fields(AlertMatch)]
 
 
-class AlertBook:
+class AlertBook(LiveTables):
     """The `alerts`, `alert_matches` and `deliveries` tables of `INDEX/live.sqlite`."""
 
-    def __init__(self, index_dir: Path) -> None:
-        Path(index_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(Path(index_dir) / "live.sqlite", timeout=30, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.executescript(
-            "CREATE TABLE IF NOT EXISTS alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, question TEXT NOT NULL, outlet TEXT,"
-            " since TEXT, webhook TEXT, created_at TEXT);"
-            "CREATE TABLE IF NOT EXISTS alert_matches(seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, article_id TEXT,"
-            " title TEXT, outlet TEXT, date TEXT, url TEXT, passage TEXT, score REAL, matched_at TEXT,"
-            " UNIQUE(alert_id, article_id));"
-            "CREATE TABLE IF NOT EXISTS deliveries(seq INTEGER PRIMARY KEY, attempts INTEGER, next_try TEXT,"
-            " last_error TEXT, delivered_at TEXT);"
-        )
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, question TEXT NOT NULL, outlet TEXT,"
+        " since TEXT, webhook TEXT, created_at TEXT);"
+        "CREATE TABLE IF NOT EXISTS alert_matches(seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, article_id TEXT,"
+        " title TEXT, outlet TEXT, date TEXT, url TEXT, passage TEXT, score REAL, matched_at TEXT,"
+        " UNIQUE(alert_id, article_id));"
+        "CREATE TABLE IF NOT EXISTS deliveries(seq INTEGER PRIMARY KEY, attempts INTEGER, next_try TEXT,"
+        " last_error TEXT, delivered_at TEXT);"
+    )
 
     def add(self, question: str, outlet: str | None = None, since: str | None = None, webhook: str | None = None) -> Alert:
         question = (question or "").strip()
@@ -183,8 +179,6 @@ class AlertBook:
     def delivery(self, seq: int) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM deliveries WHERE seq = ?", (seq,)).fetchone()
 
-    def close(self) -> None:
-        self.db.close()
 
 
 @dataclass
@@ -301,25 +295,19 @@ class AlertRunner:
         self._matcher: AlertMatcher | None = None
 
     def __call__(self, report) -> dict[str, object] | None:
-        book = AlertBook(self.settings.index_dir)
-        try:
+        with AlertBook(self.settings.index_dir) as book:
             alerts = book.all()
             if not alerts:
                 return None
             stored = book.store(self.matcher().match(alerts, report.changed_ids))
             delivered = deliver(book)
-        finally:
-            book.close()
         return {"alert_matches": len(stored), "webhooks_delivered": delivered}
 
     def retry_deliveries(self) -> int:
         """Deliver the webhook POSTs that are due again (called by the watcher between updates too, so a
         failed delivery is retried on its schedule even when no new article arrives)."""
-        book = AlertBook(self.settings.index_dir)
-        try:
+        with AlertBook(self.settings.index_dir) as book:
             return deliver(book)
-        finally:
-            book.close()
 
     def matcher(self) -> AlertMatcher:
         if self._matcher is None:

@@ -44,11 +44,8 @@ def sources_add(
     from rag.live.sources import SourceBook, parse_duration
 
     settings = load_settings(config, index_dir=index)
-    book = SourceBook(settings.index_dir)
-    try:
+    with SourceBook(settings.index_dir) as book:
         source = book.add(url, outlet, parse_duration(every))
-    finally:
-        book.close()
     if as_json:
         _json(source.to_dict())
         return
@@ -61,11 +58,8 @@ def sources_list(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
     from rag.live.sources import SourceBook
 
     settings = load_settings(config, index_dir=index)
-    book = SourceBook(settings.index_dir)
-    try:
+    with SourceBook(settings.index_dir) as book:
         sources = [s.to_dict() for s in book.all()]
-    finally:
-        book.close()
     if as_json:
         _json(sources)
         return
@@ -85,12 +79,9 @@ def sources_remove(url: str, index: IndexOpt = None, config: ConfigOpt = None) -
     from rag.live.sources import SourceBook
 
     settings = load_settings(config, index_dir=index)
-    book = SourceBook(settings.index_dir)
-    try:
+    with SourceBook(settings.index_dir) as book:
         if not book.remove(url):
             raise RagError(f"no source {url!r}; `rag sources list` shows them")
-    finally:
-        book.close()
     typer.echo(f"source {url} removed (its articles stay indexed)")
 
 
@@ -168,11 +159,8 @@ def alerts_add(
     from rag.live.alerts import AlertBook
 
     settings = load_settings(config, index_dir=index)
-    book = AlertBook(settings.index_dir)
-    try:
+    with AlertBook(settings.index_dir) as book:
         alert = book.add(question, outlet, since, webhook)
-    finally:
-        book.close()
     if as_json:
         _json(alert.to_dict())
         return
@@ -185,13 +173,10 @@ def alerts_list(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonO
     from rag.live.alerts import AlertBook
 
     settings = load_settings(config, index_dir=index)
-    book = AlertBook(settings.index_dir)
-    try:
+    with AlertBook(settings.index_dir) as book:
         counts = book.counts()
         alerts = [{**a.to_dict(), "matches": counts.get(a.id, (0, None))[0], "last_match": counts.get(a.id, (0, None))[1]}
                   for a in book.all()]
-    finally:
-        book.close()
     if as_json:
         _json(alerts)
         return
@@ -209,14 +194,11 @@ def alerts_show(alert_id: int, after: Annotated[int, typer.Option(help="Only mat
     from rag.live.alerts import AlertBook
 
     settings = load_settings(config, index_dir=index)
-    book = AlertBook(settings.index_dir)
-    try:
+    with AlertBook(settings.index_dir) as book:
         alert = book.get(alert_id)
         if alert is None:
             raise RagError(f"no alert {alert_id}; `rag alerts list` shows them")
         matches = book.matches(alert_id, after=after, limit=1000)
-    finally:
-        book.close()
     if as_json:
         _json({**alert.to_dict(), "matches": [m.to_dict() for m in matches]})
         return
@@ -232,12 +214,9 @@ def alerts_remove(alert_id: int, index: IndexOpt = None, config: ConfigOpt = Non
     from rag.live.alerts import AlertBook
 
     settings = load_settings(config, index_dir=index)
-    book = AlertBook(settings.index_dir)
-    try:
+    with AlertBook(settings.index_dir) as book:
         if not book.remove(alert_id):
             raise RagError(f"no alert {alert_id}; `rag alerts list` shows them")
-    finally:
-        book.close()
     typer.echo(f"alert {alert_id} removed")
 
 

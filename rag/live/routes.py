@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -40,14 +39,9 @@ class AlertRequest(BaseModel):
     webhook: str | None = Field(None, max_length=2000)
 
 
-@contextmanager
-def _book(kind: type, request: Request) -> Iterator[Any]:
-    """The sources' or alerts' tables of this server's index, for one request."""
-    book = kind(request.app.state.settings.index_dir)
-    try:
-        yield book
-    finally:
-        book.close()
+def _book(kind: type, request: Request) -> Any:
+    """The sources' or alerts' tables of this server's index, for one request (a context manager)."""
+    return kind(request.app.state.settings.index_dir)
 
 
 @router.get("/api/sources")

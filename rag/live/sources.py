@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rag.errors import InputError
+from rag.live.tables import LiveTables
 from rag.live.feeds import FeedItem, ListingError, parse_listing
 from rag.live.fetch import FetchError, PoliteClient
 from rag.outlets import OutletDetector
@@ -87,21 +88,17 @@ def _age(moment: str | None) -> float | None:
 _SOURCE_COLUMNS = [f.name for f in fields(Source)]
 
 
-class SourceBook:
+class SourceBook(LiveTables):
     """The `sources` and `pages` tables of `INDEX/live.sqlite`."""
 
-    def __init__(self, index_dir: Path) -> None:
-        Path(index_dir).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(Path(index_dir) / "live.sqlite", timeout=30, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.executescript(
-            "CREATE TABLE IF NOT EXISTS sources(url TEXT PRIMARY KEY, outlet TEXT, every_s INTEGER, added_at TEXT,"
-            " last_poll TEXT, last_success TEXT, last_error TEXT, articles_added INTEGER, newest TEXT, etag TEXT,"
-            " last_modified TEXT);"
-            "CREATE TABLE IF NOT EXISTS pages(url TEXT PRIMARY KEY, source TEXT, article_id TEXT, canonical TEXT,"
-            " text_hash TEXT, version TEXT, etag TEXT, last_modified TEXT, fetched_at TEXT, duplicate_of TEXT);"
-            "CREATE INDEX IF NOT EXISTS pages_text ON pages(text_hash);"
-        )
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS sources(url TEXT PRIMARY KEY, outlet TEXT, every_s INTEGER, added_at TEXT,"
+        " last_poll TEXT, last_success TEXT, last_error TEXT, articles_added INTEGER, newest TEXT, etag TEXT,"
+        " last_modified TEXT);"
+        "CREATE TABLE IF NOT EXISTS pages(url TEXT PRIMARY KEY, source TEXT, article_id TEXT, canonical TEXT,"
+        " text_hash TEXT, version TEXT, etag TEXT, last_modified TEXT, fetched_at TEXT, duplicate_of TEXT);"
+        "CREATE INDEX IF NOT EXISTS pages_text ON pages(text_hash);"
+    )
 
     def add(self, url: str, outlet: str | None, every_s: int) -> Source:
         parts = urlsplit(url)
@@ -147,20 +144,15 @@ class SourceBook:
             self.db.execute("INSERT OR REPLACE INTO pages VALUES (?,?,?,?,?,?,?,?,?,?)",
                             (url, source, article_id, canonical, text_hash, version, etag, last_modified, utc_now(), duplicate_of))
 
-    def close(self) -> None:
-        self.db.close()
 
 
 def freshness(index_dir: Path) -> list[dict[str, object]]:
     """Each source's url, last success, lag, newest item and last error (for status), without creating state."""
     if not (Path(index_dir) / "live.sqlite").exists():
         return []
-    book = SourceBook(index_dir)
-    try:
+    with SourceBook(index_dir) as book:
         return [{k: s.to_dict()[k] for k in ("url", "outlet", "last_success", "lag_s", "newest", "articles_added", "last_error")}
                 for s in book.all()]
-    finally:
-        book.close()
 
 
 @dataclass

@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,14 +80,7 @@ class Watcher:
 
     def run(self) -> None:
         """Until `stop` is set (the CLI sets it on SIGTERM / SIGINT)."""
-        lock = FileLock(str(self.index_dir / ".watch.lock"))
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise RagError(f"another `rag watch` is already keeping {self.index_dir} current; stop it first") from None
-        book = SourceBook(self.index_dir)
-        try:
+        with self._watching(), SourceBook(self.index_dir) as book:
             folders = self._start_folder_watch() if self.watch_folders else None
             self.dirty.set()  # the first pass indexes whatever is not indexed yet
             while not self.stop.is_set():
@@ -102,26 +96,26 @@ class Watcher:
                     self.stop.wait(DEBOUNCE_MS / 1000 / 4)  # let a burst settle a little more
             if folders is not None:
                 folders.join(timeout=10)
-        finally:
-            book.close()
-            self.client.close()
-            lock.release()
 
     def run_once(self) -> None:
         """Poll the due sources and update once (cron, tests); the same locks as `run`."""
-        lock = FileLock(str(self.index_dir / ".watch.lock"))
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise RagError(f"a `rag watch` is already keeping {self.index_dir} current; it polls and updates by itself") from None
-        book = SourceBook(self.index_dir)
-        try:
+        with self._watching(), SourceBook(self.index_dir) as book:
             self._poll_due(book)
             if not self._update():
                 raise IndexLockedError(f"index {self.index_dir} is locked by another writer; run again when it is done")
+
+    @contextmanager
+    def _watching(self) -> Iterator[None]:
+        """The one-watcher lock of this index (`.watch.lock`) for the run; the HTTP client closed after it."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.index_dir / ".watch.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise RagError(f"another `rag watch` is already keeping {self.index_dir} current; stop it first") from None
+        try:
+            yield
         finally:
-            book.close()
             self.client.close()
             lock.release()
 
@@ -150,14 +144,15 @@ class Watcher:
 
     def _poll_due(self, book: SourceBook) -> bool:
         """Poll every source that is due; True when one wrote files. A source's failure stays on it."""
-        if not book.all():
+        now = dt.datetime.now(dt.timezone.utc)
+        due = [source for source in book.all() if source.due(now)]
+        if not due:
             return False
         wrote = False
-        now = dt.datetime.now(dt.timezone.utc)
         harvester = Harvester(book, self.corpus_dir, self.client, self.settings.outlets)
-        for source in book.all():
-            if self.stop.is_set() or not source.due(now):
-                continue
+        for source in due:
+            if self.stop.is_set():
+                break
             started = time.monotonic()
             result = harvester.poll(source)
             wrote = wrote or bool(result.files)
