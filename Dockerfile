@@ -18,7 +18,7 @@ ENV RAG_CACHE_DIR=/models \
     RAG_INDEX_DIR=/data/index
 RUN pip install --no-cache-dir ".[llm,mcp,html]" \
     && rag models fetch \
-    && python -c "import rag.gazetteer as g; g.arabic_names('Raqqa')"
+    && python -c "import rag.names.gazetteer as g; g.arabic_names('Raqqa')"
 
 VOLUME ["/data"]
 EXPOSE 8000

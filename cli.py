@@ -1,6 +1,6 @@
-"""The `rag` command line lives in `rag/cli.py`; this file lets `python cli.py …` run it from a checkout."""
+"""The `rag` command line lives in `rag/surfaces/cli.py`; this file lets `python cli.py …` run it from a checkout."""
 
-from rag.cli import app, main
+from rag.surfaces.cli import app, main
 
 __all__ = ["app", "main"]
 

@@ -1,5 +1,5 @@
 """Approximate dense search on real embeddings (not a test): recall@10 against exact search and
-latency for the FAISS index types a segment could use, so that the choice in rag/segments.py
+latency for the FAISS index types a segment could use, so that the choice in rag/index/segments.py
 (`QUANTIZED_MIN_VECTORS`, `RERANK_FACTOR`) rests on a measurement rather than on hashed-word
 vectors (which tie and repeat, and say little about an index over a real model's vectors).
 
@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from record import record  # noqa: E402
 
 from rag.config import load_settings  # noqa: E402
-from rag.embeddings import load_embedder  # noqa: E402
+from rag.models.embeddings import load_embedder  # noqa: E402
 from rag.evaluation import load_xquad  # noqa: E402
-from rag.segments import quantized_index  # noqa: E402
-from rag.store import IndexStore  # noqa: E402
+from rag.index.segments import quantized_index  # noqa: E402
+from rag.index.store import IndexStore  # noqa: E402
 
 
 
@@ -143,7 +143,7 @@ def main() -> None:
         sq8.train(vectors)
         sq8.add(vectors)
         emit("flat-sq8", {}, time.perf_counter() - start, recall_and_latency(sq8, exact, queries), sq8)
-    if "sq8r" in args.only:  # what rag.segments builds now: random rotation, one range for all dimensions
+    if "sq8r" in args.only:  # what rag.index.segments builds now: random rotation, one range for all dimensions
         start = time.perf_counter()
         sq8r = quantized_index(dim)
         sq8r.train(vectors)

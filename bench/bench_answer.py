@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from record import record  # noqa: E402
 
 from rag import load_settings, update_index  # noqa: E402
-from rag.answer import open_answer_engine  # noqa: E402
+from rag.answer.engine import open_answer_engine  # noqa: E402
 
 QUESTIONS = [
     "What did Lavrov say about Raqqa?",
@@ -42,7 +42,7 @@ def cold(settings) -> dict[str, float]:
     import os
     import subprocess
 
-    from rag.llms import default_model_path
+    from rag.models.llms import default_model_path
 
     env = {**os.environ, "RAG_INDEX_DIR": str(settings.index_dir), "XDG_CACHE_HOME": str(settings.index_dir.parent / "xdg"),
            "RAG_LLM_MODEL_PATH": str(default_model_path(settings))}

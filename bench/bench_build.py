@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--label", default="")
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
-    import rag.indexing as indexing
-    from rag.embeddings import load_embedder
+    import rag.index.writer as indexing
+    from rag.models.embeddings import load_embedder
 
     if args.flush_chunks:
         indexing.FLUSH_CHUNKS = args.flush_chunks

@@ -4,8 +4,8 @@ sentence that answers an English question? (Measurement, not a test.)
 XQuAD-style: each English question's gold Arabic paragraph gets an English "caption" — the first
 sentence of the English version of another paragraph of the same article (same topic, other facts),
 as wire captions are. Counted: how often the best-matching sentence (the quote shown first) is the
-caption, with and without the cross-language calibration of rag.answer.PassageChooser, and how often
-ingestion (rag.corpus.clean_text) removes such a caption line.
+caption, with and without the cross-language calibration of rag.answer.engine.PassageChooser, and how often
+ingestion (rag.ingest.corpus.clean_text) removes such a caption line.
 
     python bench/bench_captions.py [--limit 200]
 """
@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from record import record  # noqa: E402
 
-from rag.answer import CROSS_LANGUAGE_OFFSET  # noqa: E402
-from rag.corpus import clean_text  # noqa: E402
-from rag.embeddings import load_embedder  # noqa: E402
+from rag.answer.engine import CROSS_LANGUAGE_OFFSET  # noqa: E402
+from rag.ingest.corpus import clean_text  # noqa: E402
+from rag.models.embeddings import load_embedder  # noqa: E402
 from rag.evaluation import default_xquad_dir, xquad_split  # noqa: E402
 from rag.language import detect_language, split_sentences  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The embedding step of a Ray GPU worker, on one GPU (not a test; run on the device machine).
 
-What a Ray GPU worker runs per batch is `rag.distributed.EmbedActor`: a sentence-transformers
+What a Ray GPU worker runs per batch is `rag.index.distributed.EmbedActor`: a sentence-transformers
 model (`st:` backend) on CUDA in fp16, batches of 512 passages. No weights can reach the GPU
 machine (no network, 64 MiB carried), so the model is *randomly initialised* with the shape of
 multilingual-e5-small (12 layers, hidden 384, 12 heads, FFN 1536): speed is honest, vectors are
@@ -67,7 +67,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from rag.distributed import EmbedActor
+    from rag.index.distributed import EmbedActor
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model_dir = make_model(args.tokenizer, args.work)

@@ -110,7 +110,7 @@ def phase_update(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     again = update_index(settings)
     noop = time.perf_counter() - start
-    from rag.store import IndexStore
+    from rag.index.store import IndexStore
 
     chunks = IndexStore.open(work / "index").manifest.chunks
     emit({"phase": "update", "index_chunks": chunks, "added": report.added, "chunks_embedded": report.chunks_embedded,
@@ -160,8 +160,8 @@ class _Timed:
 
 
 def phase_names(args: argparse.Namespace) -> None:
-    from rag.embeddings import load_embedder, load_word_encoder
-    from rag.indexing import IndexWriter
+    from rag.models.embeddings import load_embedder, load_word_encoder
+    from rag.index.writer import IndexWriter
 
     work = args.work / "names"
     shutil.rmtree(work, ignore_errors=True)

@@ -102,8 +102,8 @@ def freshness(args: argparse.Namespace) -> None:
 def day(args: argparse.Namespace) -> None:
     from bench_scale import DEFAULT_CORPUS, write_corpus
 
-    from rag.embeddings import load_embedder
-    from rag.indexing import IndexWriter
+    from rag.models.embeddings import load_embedder
+    from rag.index.writer import IndexWriter
 
     embedder = load_embedder("hash:384")
     with gzip.open(next(DEV.glob("*.jsonl.gz")), "rt", encoding="utf-8") as handle:

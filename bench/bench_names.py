@@ -23,7 +23,7 @@ from record import record  # noqa: E402
 
 from rag import load_settings, open_retriever, update_index  # noqa: E402
 from rag.evaluation import eval_index_settings, load_xquad  # noqa: E402
-from rag.names import latin_names  # noqa: E402
+from rag.names.expansion import latin_names  # noqa: E402
 
 
 

@@ -10,7 +10,7 @@ ranking), "after" = the defaults:
 
 - duplicates: hits among the top 5 that are another copy of a story already above them;
 - entity: a top-3 passage names the entity in Arabic (forms listed per question);
-- speaker: the first hit quotes the named speaker directly or in reported speech (rag.news.attribute,
+- speaker: the first hit quotes the named speaker directly or in reported speech (rag.news.questions.attribute,
   the speaker's Arabic forms listed per question);
 - date: every one of the top 4 hits is dated inside the window;
 - compare: the evidence of `--compare-outlets` (one passage per outlet, up to 5) covers ≥ 3 outlets,
@@ -36,7 +36,7 @@ from record import record  # noqa: E402
 from rag import load_settings, open_retriever  # noqa: E402
 from rag.evaluation import wilson  # noqa: E402
 from rag.language import lexical_tokens, normalize  # noqa: E402
-from rag.news import attribute  # noqa: E402
+from rag.news.questions import attribute  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "questions" / "news.jsonl"
 

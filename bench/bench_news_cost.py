@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.dates import date_in_text  # noqa: E402
-from rag.stories import band_keys, signature  # noqa: E402
+from rag.news.dates import date_in_text  # noqa: E402
+from rag.news.stories import band_keys, signature  # noqa: E402
 
 
 def main() -> None:

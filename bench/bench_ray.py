@@ -25,7 +25,7 @@ from bench_index import DEFAULT_CORPUS, records, write_jsonl  # noqa: E402
 from record import record  # noqa: E402
 
 from rag import load_settings, update_index  # noqa: E402
-from rag.distributed import RayOptions  # noqa: E402
+from rag.index.distributed import RayOptions  # noqa: E402
 
 
 

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from record import record  # noqa: E402
 
-from rag.embeddings import load_embedder  # noqa: E402
-from rag.indexing import IndexWriter  # noqa: E402
+from rag.models.embeddings import load_embedder  # noqa: E402
+from rag.index.writer import IndexWriter  # noqa: E402
 from rag.retrieval import Retriever  # noqa: E402
-from rag.store import IndexStore  # noqa: E402
+from rag.index.store import IndexStore  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "bench" / "jawharafm-10k.jsonl.gz"
 FILE_ARTICLES = 2000
@@ -54,7 +54,7 @@ def rss_mb() -> float:
 
 def shifted(date: str | None, copy: int) -> str | None:
     """Each copy of the corpus 35 days later than the last: an archive that spans years, not one whose
-    every article is published 80 times the same day (that would be one story, rightly, rag.stories)."""
+    every article is published 80 times the same day (that would be one story, rightly, rag.news.stories)."""
     if not date:
         return date
     import datetime as dt

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from record import record  # noqa: E402
 
 from rag import load_settings, update_index  # noqa: E402
-from rag.server import create_app  # noqa: E402
+from rag.surfaces.server import create_app  # noqa: E402
 
 SEARCHES = ["What did Lavrov say about Raqqa?", "ماذا قال لافروف عن الرقة؟", "Kerry Geneva", "روسيا وتركيا إدلب"]
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from rag import load_settings, open_retriever
-from rag.answerability import CROSS_LANGUAGE_OFFSET, coverage
+from rag.answer.answerability import CROSS_LANGUAGE_OFFSET, coverage
 from rag.evaluation import load_newsqa
 from rag.live.alerts import AlertMatcher
-from rag.news import mentions
+from rag.news.questions import mentions
 
 NOISE_BUDGET = 1.0  # non-gold matches per question per 1,000 new articles
 SIMILARITIES = [round(float(x), 2) for x in np.arange(0.76, 0.90, 0.01)]

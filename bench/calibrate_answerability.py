@@ -1,10 +1,10 @@
-"""Fit the answerability model (rag/answerability.py) on newsqa-dev's tune split; never reads the test split.
+"""Fit the answerability model (rag/answer/answerability.py) on newsqa-dev's tune split; never reads the test split.
 
 For every tune question (answerable and near misses) the answer engine retrieves and scores each sentence
 of the retrieved passages exactly as `rag ask` does; a sentence is labelled 1 when its article is a gold
 article and it (with the sentence before it) holds one of the question's answer words
 (rag.evaluation.answer_terms), 0 otherwise (every sentence of a near miss is 0). A logistic regression
-(rag.answerability.fit_logistic, balanced classes) is fitted on the sentences, by question-grouped
+(rag.answer.answerability.fit_logistic, balanced classes) is fitted on the sentences, by question-grouped
 cross-validation to report its held-out behaviour, and then on all of them. The threshold is chosen on the
 question level (answer when the best sentence's probability reaches it): the lowest threshold at which at
 most MAX_NEAR of the tune near misses are answered.
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import load_settings  # noqa: E402
-from rag.answer import open_answer_engine  # noqa: E402
-from rag.answerability import FEATURES, MODEL_FILE, AnswerabilityModel, fit_logistic  # noqa: E402
+from rag.answer.engine import open_answer_engine  # noqa: E402
+from rag.answer.answerability import FEATURES, MODEL_FILE, AnswerabilityModel, fit_logistic  # noqa: E402
 from rag.evaluation import answer_terms, holds_terms, load_newsqa, wilson  # noqa: E402
 from rag.language import detect_language  # noqa: E402
 
@@ -78,8 +78,8 @@ def judge_rows(args, questions, model):
     """[{id, kind, p_yes, label}] for the `model.judged` best sentences of each question (cached)."""
     if args.judge.exists():
         return json.loads(args.judge.read_text())
-    from rag.grounded import judge
-    from rag.quote_first import QuoteFirst
+    from rag.answer.grounded import judge
+    from rag.answer.quote_first import QuoteFirst
 
     engine = open_answer_engine(load_settings(index_dir=args.index), llm="settings")
     engine.answerability = model
@@ -104,7 +104,7 @@ def choose_judge_threshold(rows):
     by_question = {}
     kinds = {r["id"]: r["kind"] for r in rows}
     for r in rows:
-        # the answer-type gate of rag.grounded.judge: only sentences with the kind of thing asked for
+        # the answer-type gate of rag.answer.grounded.judge: only sentences with the kind of thing asked for
         if r["features"][FEATURES.index("answer_type")] >= 1.0:
             by_question.setdefault(r["id"], []).append(r)
     for qid, kind in kinds.items():

@@ -18,10 +18,10 @@ from rag.config import Settings, load_settings
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.distributed import RayOptions
-    from rag.indexing import IndexWriter
+    from rag.index.distributed import RayOptions
+    from rag.index.writer import IndexWriter
     from rag.retrieval import Retriever
-    from rag.store import UpdateReport
+    from rag.index.store import UpdateReport
 
 __all__ = [
     "RagError",
@@ -46,12 +46,12 @@ def update_index(
 ) -> "UpdateReport":
     """Bring the index in `settings.index_dir` up to date with the corpus (or rebuild it).
 
-    With `ray`, the chunks to embed are embedded on a Ray cluster (rag.distributed)."""
-    from rag.embeddings import load_embedder, load_word_encoder
+    With `ray`, the chunks to embed are embedded on a Ray cluster (rag.index.distributed)."""
+    from rag.models.embeddings import load_embedder, load_word_encoder
 
     embed_missing = None
     if ray is not None:
-        from rag.distributed import RayEmbedding
+        from rag.index.distributed import RayEmbedding
 
         embed_missing = RayEmbedding(settings.embedder, settings.index_dir, ray)
     writer = _writer(settings, load_embedder(settings.embedder, settings.threads), load_word_encoder(settings.threads))
@@ -62,26 +62,26 @@ def update_index(
 
 def optimize_index(settings: Settings) -> "UpdateReport":
     """Merge the index's segments into one (drops deleted rows; 8-bit vectors once it is big)."""
-    from rag.embeddings import load_embedder
+    from rag.models.embeddings import load_embedder
 
     return _writer(settings, load_embedder(settings.embedder, settings.threads), None).optimize()
 
 
 def remove_articles(settings: Settings, article_ids: list[str]) -> "UpdateReport":
     """Take articles out of the index and keep them out while their files stay (`restore_articles` undoes it)."""
-    from rag.embeddings import load_embedder
+    from rag.models.embeddings import load_embedder
 
     return _writer(settings, load_embedder(settings.embedder, settings.threads), None).remove(article_ids)
 
 
 def restore_articles(settings: Settings, article_ids: list[str]) -> None:
-    from rag.embeddings import load_embedder
+    from rag.models.embeddings import load_embedder
 
     _writer(settings, load_embedder(settings.embedder, settings.threads), None).restore(article_ids)
 
 
 def _writer(settings: Settings, embedder: Any, word_encoder: Any) -> "IndexWriter":
-    from rag.indexing import IndexWriter
+    from rag.index.writer import IndexWriter
 
     return IndexWriter(
         settings.index_dir,
@@ -94,10 +94,10 @@ def _writer(settings: Settings, embedder: Any, word_encoder: Any) -> "IndexWrite
 
 def open_retriever(settings: Settings, *, expand_names: bool = True) -> "Retriever":
     """A retriever over the built index, with the configured query expanders."""
-    from rag.embeddings import load_embedder
-    from rag.names import NameExpander
+    from rag.models.embeddings import load_embedder
+    from rag.names.expansion import NameExpander
     from rag.retrieval import Retriever
-    from rag.store import IndexStore
+    from rag.index.store import IndexStore
 
     store = IndexStore.open(settings.index_dir)
     embedder = load_embedder(settings.embedder, settings.threads)

@@ -1,5 +1,5 @@
 """`python -m rag …` runs the command line."""
 
-from rag.cli import main
+from rag.surfaces.cli import main
 
 main()

@@ -1,6 +1,6 @@
 """One record for what is known about an article besides its text: `ArticleMeta`.
 
-Read by the corpus readers (rag.corpus, rag.html), stored in each segment's `articles` table (its columns
+Read by the corpus readers (rag.ingest.corpus, rag.ingest.html), stored in each segment's `articles` table (its columns
 are this record's fields: `ARTICLE_SCHEMA`), read back by name (`from_row`), carried whole by the stored
 records (`StoredArticle.article`, `StoredChunk.article`, `Reference.article`) and serialised by one method
 (`to_dict`) on every surface: search JSON, citations, copies, `rag articles`, /api/articles, MCP and
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from rag.outlets import UNKNOWN as UNKNOWN_OUTLET
+from rag.news.outlets import UNKNOWN as UNKNOWN_OUTLET
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,13 +22,13 @@ class ArticleMeta:
     title: str = ""
     outlet: str = UNKNOWN_OUTLET
     date: str | None = None  # YYYY-MM-DD
-    date_source: str | None = None  # "metadata" | "text" (rag.dates) | None when undated
+    date_source: str | None = None  # "metadata" | "text" (rag.news.dates) | None when undated
     url: str | None = None
     lang: str = "und"
     source_path: str = ""  # the corpus file (and line) it was read from
     author: str | None = None  # byline, from front matter / JSON `author` or the page's metadata
     section: str | None = None  # the outlet's section (politics, sport, …), from `section` or the page's category
-    story: str = ""  # rag.stories: the id of the article that founded its story (set at index time)
+    story: str = ""  # rag.news.stories: the id of the article that founded its story (set at index time)
 
     @classmethod
     def field_names(cls) -> list[str]:

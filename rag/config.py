@@ -58,10 +58,10 @@ class Settings:
     # How the model writes claims: "json" (schema-constrained: a grammar with llama.cpp,
     # response_format with OpenAI-compatible servers) or "lines" (`claim [n]`, one a line).
     claims_format: str = "json"
-    # Who writes the answer (rag.grounded): "quotes" — the sentences that answer, each rendered in
+    # Who writes the answer (rag.answer.grounded): "quotes" — the sentences that answer, each rendered in
     # the asker's language and checked (the default: a small model's free claims state wrong facts);
     # "synthesis" — the model writes claims across passages (for a strong model behind
-    # llm = "openai"), checked by the same rag.facts rules.
+    # llm = "openai"), checked by the same rag.answer.facts rules.
     answers: str = "quotes"
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     openai_model: str = "qwen2.5:1.5b"

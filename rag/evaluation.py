@@ -19,7 +19,7 @@ from typing import Any
 
 from rag.config import PACKAGE_DIR, Settings
 from rag.errors import RagError
-from rag.store import FORMAT_VERSION
+from rag.index.store import FORMAT_VERSION
 
 
 def default_xquad_dir() -> Path:
@@ -194,9 +194,9 @@ def evaluate_names(
 ) -> dict[str, Any]:
     """Alias recall@1/@3 on XQuAD name pairs (learned index only), and EN→AR retrieval with/without names."""
     from rag import open_retriever, update_index
-    from rag.embeddings import load_word_encoder
+    from rag.models.embeddings import load_word_encoder
     from rag.language import lexical_tokens
-    from rag.names import CuratedAliases, NameExpander, latin_names
+    from rag.names.expansion import CuratedAliases, NameExpander, latin_names
 
     data = load_xquad(data_dir, "en")
     eval_settings = eval_index_settings(settings, "xquad-ar", data.paragraphs)
@@ -292,7 +292,9 @@ class RecordedChat:
     """Replays the model's output for a prompt it has already answered (a JSON file per run).
 
     Evaluation only: the checks after the model can be changed and re-measured in
-    seconds; a changed prompt is a new key, so the model runs again for it.
+    seconds; a changed prompt is a new key, so the model runs again for it. A model that judges
+    (`yes_probability`, the quote-first answers' P(yes)) has its judgements recorded and replayed too: without
+    them a recorded run would decide by the features alone, not as the product does.
     """
 
     def __init__(self, llm: Any, path: Path) -> None:
@@ -301,7 +303,7 @@ class RecordedChat:
         from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
         self.path = path
-        self.records: dict[str, str] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        self.records: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         records, save = self.records, self.save
 
         class _Replay(BaseChatModel):
@@ -326,7 +328,15 @@ class RecordedChat:
                 text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
                 return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-        self.model = _Replay()
+        class _JudgingReplay(_Replay):
+            def yes_probability(self, messages: Any) -> float | None:
+                key = "p:" + self._key(messages, {})
+                if key not in records:
+                    records[key] = llm.yes_probability(messages)
+                    save()
+                return records[key]
+
+        self.model = _JudgingReplay() if hasattr(llm, "yes_probability") else _Replay()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -464,8 +474,8 @@ def evaluate_answers(
     `record` replays the model's earlier outputs for identical prompts.
     """
     from rag import update_index
-    from rag.answer import open_answer_engine
-    from rag.llms import load_llm
+    from rag.answer.engine import open_answer_engine
+    from rag.models.llms import load_llm
 
     if questions is not None and is_newsqa(questions) and "corpus_dir" not in settings.origins:
         raise RagError(f"{questions.name} asks about the dev-multisource corpus: pass --corpus with a folder holding "
@@ -542,7 +552,7 @@ def answer_terms(q: NewsQuestion) -> list[str]:
 
 def holds_terms(text: str, terms: list[str]) -> bool:
     """Any of `terms` in `text`, both folded (diacritics, hamza forms, digits, spaces)."""
-    from rag.dates import DIGITS
+    from rag.news.dates import DIGITS
     from rag.language import normalize
 
     folded = " ".join(normalize(text.translate(DIGITS)).split())
@@ -552,7 +562,7 @@ def holds_terms(text: str, terms: list[str]) -> bool:
 def fact_in_text(q: NewsQuestion, text: str) -> bool:
     """The asked fact is stated in the answer text: Arabic by its answer words; English by the reference
     answer's numbers (digits or words), else half of its content words."""
-    from rag.facts import figures
+    from rag.answer.facts import figures
     from rag.language import lexical_tokens, light_stem
 
     if q.lang == "ar":
@@ -629,7 +639,7 @@ def _median(values: list[Any]) -> float | None:
 def evaluate_newsqa(settings: Settings, questions: Path, split: str = "test", kinds: tuple[str, ...] = (),
                     progress: Callable[[int, int], None] | None = None, llm: Any = "settings") -> dict[str, Any]:
     """newsqa-dev over the configured index (built from corpus/dev-multisource)."""
-    from rag.answer import open_answer_engine
+    from rag.answer.engine import open_answer_engine
 
     cases = [q for q in load_newsqa(questions, split) if not kinds or q.kind in kinds]
     engine = open_answer_engine(settings, llm=llm)

@@ -14,16 +14,18 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 
-from rag.embeddings import Embedder
+from rag.models.embeddings import Embedder
 from rag.errors import IndexMismatchError
 from rag.language import lexical_tokens
-from rag.dates import TimeFilter
-from rag.news import RERANK_DEPTH, NewsQuestion, analyse, attribute, mentions, quote_rank, terms_for
+from rag.news.dates import TimeFilter
+from rag.news.questions import RERANK_DEPTH, NewsQuestion, analyse, attribute, mentions, quote_rank, terms_for
 from rag.article import ArticleMeta
-from rag.store import Filters, IndexStore, StoredChunk
+from rag.index.docstore import StoredChunk
+from rag.index.store import IndexStore
+from rag.news.filters import Filters
 
 if TYPE_CHECKING:
-    from rag.names import AliasMatch
+    from rag.names.expansion import AliasMatch
 
 RRF_K = 60
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -36,11 +38,11 @@ class Hit:
     chunk: StoredChunk
     #: Cosine similarity of the passage to the question (None if dense did not see it).
     similarity: float | None = None
-    #: Other copies of the same story (rag.stories), earliest first; empty when it has none.
+    #: Other copies of the same story (rag.news.stories), earliest first; empty when it has none.
     also_reported_by: list[ArticleMeta] = field(default_factory=list)
     #: This passage's article is the story's earliest report.
     first_report: bool = True
-    #: For "what did X say" questions: X as asked, and how this passage gives X's words (rag.news).
+    #: For "what did X say" questions: X as asked, and how this passage gives X's words (rag.news.questions).
     speaker: str | None = None
     quote_type: str | None = None
 
@@ -66,9 +68,9 @@ class Expansion:
 
     lexical_terms: list[str] = field(default_factory=list)
     dense_queries: list[tuple[str, float]] = field(default_factory=list)
-    #: Latin-script names of the query matched to their Arabic spellings (rag.names)
+    #: Latin-script names of the query matched to their Arabic spellings (rag.names.expansion)
     aliases: list["AliasMatch"] = field(default_factory=list)
-    #: whole-query translations (rag.translation.QueryTranslator)
+    #: whole-query translations (rag.answer.translation.QueryTranslator)
     translations: list[str] = field(default_factory=list)
 
     def merge(self, other: "Expansion") -> "Expansion":
@@ -97,7 +99,7 @@ class SearchResult:
     expansion: Expansion
     #: counts over the candidates the ranking considered (articles, one per story unless all copies)
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: the date range applied, and whether it was read from the question (rag.dates)
+    #: the date range applied, and whether it was read from the question (rag.news.dates)
     time_filter: TimeFilter | None = None
     news: NewsQuestion | None = None
 
@@ -223,7 +225,7 @@ class Retriever:
     ) -> SearchResult:
         """The k best passages. One per story unless `all_copies` (the others are listed on the hit);
         with `diverse` = m, at most m per outlet before any outlet gets more. `news` reads speakers,
-        entities, recency and dates from the question (rag.news); off, the ranking is by relevance only."""
+        entities, recency and dates from the question (rag.news.questions); off, the ranking is by relevance only."""
         store = self.store  # one generation for the whole query, even if refresh() runs meanwhile
         filters = filters or Filters()
         question = analyse(query) if news else NewsQuestion()

@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import NotFoundError
-from rag.store import Filters
+from rag.news.filters import Filters
 
 
 class Archive:
@@ -42,7 +42,7 @@ class Archive:
         """The answer engine (retriever + the configured LLM), loaded on the first question."""
         with self._lock:
             if self._engine is None:
-                from rag.answer import open_answer_engine
+                from rag.answer.engine import open_answer_engine
 
                 self._engine = open_answer_engine(self.settings, retriever=self._retriever)  # one retriever for both
                 self._retriever = self._engine.retriever
@@ -65,7 +65,7 @@ class Archive:
         status and stories need no model)."""
         if self._retriever is not None:
             return self.retriever.store
-        from rag.store import IndexStore
+        from rag.index.store import IndexStore
 
         with self._lock:
             if self._store is None or not self._store.is_current():

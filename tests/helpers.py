@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embeddings import HashEmbedder as ProductHashEmbedder
+from rag.models.embeddings import HashEmbedder as ProductHashEmbedder
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -19,7 +19,7 @@ SAMPLE_CORPUS = ROOT / "examples" / "corpus"
 
 
 class HashEmbedder(ProductHashEmbedder):
-    """The product's hash embedder (rag.embeddings, `hash:<dim>`) at 64 dimensions, counting its calls and
+    """The product's hash embedder (rag.models.embeddings, `hash:<dim>`) at 64 dimensions, counting its calls and
     optionally slow (`delay`), so tests can see what an update embedded."""
 
     id = "test:hash-64"

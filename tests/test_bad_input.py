@@ -9,10 +9,11 @@ import sqlite3
 
 import pytest
 
-from rag.corpus import read_corpus
+from rag.ingest.corpus import read_corpus
 from rag.errors import FilterError, IndexWriteError
-from rag.indexing import IndexWriter
-from rag.store import Filters, IndexStore
+from rag.index.writer import IndexWriter
+from rag.index.store import IndexStore
+from rag.news.filters import Filters
 
 from helpers import write_article
 
@@ -103,33 +104,33 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_segment(tmp_path, embedde
     writer.update(news_corpus)
     before = index_files(tmp_path / "index")
     write_article(news_corpus, "d.md", "عنوان", GOOD + " جديد", outlet="SANA", date="2016-04-01")
-    import rag.indexing
+    import rag.index.writer
 
-    real = rag.indexing.write_segment
+    real = rag.index.writer.write_segment
 
     def full(path, *args, **kwargs):
         path.mkdir(parents=True)
         (path / "docstore.sqlite").write_bytes(b"partial")
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(rag.indexing, "write_segment", full)
+    monkeypatch.setattr(rag.index.writer, "write_segment", full)
     with pytest.raises(IndexWriteError) as caught:
         writer.update(news_corpus)
     message = str(caught.value)
     assert "\n" not in message and "full" in message and "MB free" in message
     after = index_files(tmp_path / "index")
     assert after == before  # the partial segment was removed, the live generation untouched
-    monkeypatch.setattr(rag.indexing, "write_segment", real)
+    monkeypatch.setattr(rag.index.writer, "write_segment", real)
     assert writer.update(news_corpus).added == 1
 
 
 def test_a_full_disk_as_an_os_error_too(tmp_path, embedder, news_corpus, monkeypatch):
-    import rag.indexing
+    import rag.index.writer
 
     def full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rag.indexing, "write_segment", full)
+    monkeypatch.setattr(rag.index.writer, "write_segment", full)
     with pytest.raises(IndexWriteError):
         IndexWriter(tmp_path / "index", embedder, 200, 40).update(news_corpus)
 

@@ -1,7 +1,7 @@
 from hypothesis import given, settings, strategies as st
 
-from rag.chunking import chunk_article, split_sentences
-from rag.corpus import Article
+from rag.ingest.chunking import chunk_article, split_sentences
+from rag.ingest.corpus import Article
 
 
 def words(text: str) -> int:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.claims import ClaimReader, CitationChecker, DraftClaim, Evidence, claims_schema, cited_numbers, strip_markers
+from rag.answer.claims import ClaimReader, CitationChecker, DraftClaim, Evidence, claims_schema, cited_numbers, strip_markers
 
 from helpers import HashEmbedder
 
@@ -107,7 +107,7 @@ def test_unsupported_and_uncited_claims_are_dropped():
 
 
 def test_marked_text():
-    from rag.claims import Claim
+    from rag.answer.claims import Claim
 
     assert Claim("Lavrov spoke.", [1, 2], 0.9, True).marked() == "Lavrov spoke [1][2]."
     assert Claim("قال لافروف", [2], 0.9, True).marked() == "قال لافروف [2]."
@@ -120,6 +120,6 @@ def test_marked_text():
     ("Lavrov said “Raqqa is a target”.", "Lavrov said “Raqqa is a target” [1]."),
 ])
 def test_a_shown_claim_never_leaves_a_quotation_open(text, shown):
-    from rag.claims import Claim
+    from rag.answer.claims import Claim
 
     assert Claim(text, [1], 0.9, True).marked() == shown

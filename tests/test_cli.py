@@ -107,4 +107,4 @@ def test_distribution_name_is_not_the_taken_one():
     from helpers import ROOT
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["name"] != "rag" and project["scripts"]["rag"] == "rag.cli:main"
+    assert project["name"] != "rag" and project["scripts"]["rag"] == "rag.surfaces.cli:main"

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import clean_text, iter_corpus, parse_date, read_corpus
+from rag.ingest.corpus import clean_text, iter_corpus, parse_date, read_corpus
 from rag.errors import CorpusError
-from rag.outlets import UNKNOWN, OutletDetector
+from rag.news.outlets import UNKNOWN, OutletDetector
 
 from helpers import SAMPLE_CORPUS
 
@@ -153,7 +153,7 @@ def test_saved_html_pages_of_two_outlets(tmp_path):
     pytest.importorskip("trafilatura", reason="the html extra is not installed: pip install '.[html]'")
     import shutil
 
-    from rag.corpus import read_corpus
+    from rag.ingest.corpus import read_corpus
 
     for name in ("skynews.html", "bbc.html"):
         shutil.copy(Path(__file__).parent / "data" / "html" / name, tmp_path / name)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rag.embeddings import load_embedder
+from rag.models.embeddings import load_embedder
 from rag.errors import ModelError
 
 pytestmark = pytest.mark.slow

@@ -62,3 +62,32 @@ def test_newsqa_without_its_corpus_is_a_clear_error(tmp_path):
     path.write_text(json.dumps({"id": "dev-ans-001", "lang": "en", "kind": "answerable", "q": "How many?"}) + "\n")
     with pytest.raises(RagError, match="--corpus"):
         evaluate_answers(Settings(llm="extractive", index_dir=tmp_path / "index"), questions=path)
+
+
+def test_recorded_runs_replay_the_models_judgements(tmp_path):
+    """`rag eval answers --record`: text and P(yes) are both recorded and replayed (a replay decides as the
+    product does); a model without judgements stays one without."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.messages import HumanMessage
+
+    from rag.evaluation import RecordedChat
+
+    class Judging(FakeListChatModel):
+        asked: int = 0
+
+        def yes_probability(self, messages):
+            self.asked += 1
+            return 0.25 if "no" in str(messages[-1].content) else 0.75
+
+    path = tmp_path / "record.json"
+    live = Judging(responses=["first", "second"])
+    first = RecordedChat(live, path).model
+    assert first.invoke([HumanMessage("q")]).content == "first"
+    assert [first.yes_probability([HumanMessage(t)]) for t in ("yes?", "no?")] == [0.75, 0.25]
+    later = Judging(responses=["never"])
+    replay = RecordedChat(later, path).model
+    assert replay.invoke([HumanMessage("q")]).content == "first"
+    assert [replay.yes_probability([HumanMessage(t)]) for t in ("yes?", "no?")] == [0.75, 0.25]
+    assert (live.asked, later.asked) == (2, 0)
+    assert replay.yes_probability([HumanMessage("new")]) == 0.75 and later.asked == 1  # a new prompt runs the model
+    assert not hasattr(RecordedChat(FakeListChatModel(responses=["x"]), tmp_path / "plain.json").model, "yes_probability")

@@ -1,11 +1,11 @@
-"""What a claim must keep from its sentence (rag.facts): whole words, numbers, months, names, polarity."""
+"""What a claim must keep from its sentence (rag.answer.facts): whole words, numbers, months, names, polarity."""
 
 import json
 
 import pytest
 
-from rag.claims import CLAIM_PATTERN, ClaimReader, claims_schema
-from rag.facts import cut_reason, figures, missing_numbers, months, negated, unfaithful, unwritten_names
+from rag.answer.claims import CLAIM_PATTERN, ClaimReader, claims_schema
+from rag.answer.facts import cut_reason, figures, missing_numbers, months, negated, unfaithful, unwritten_names
 
 
 @pytest.mark.parametrize("claim", [

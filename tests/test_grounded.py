@@ -1,13 +1,13 @@
-"""Quote-first answers (rag.grounded) and the answerability model (rag.answerability), without the LLM."""
+"""Quote-first answers (rag.answer.grounded) and the answerability model (rag.answer.answerability), without the LLM."""
 
 from types import SimpleNamespace
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.answerability import FEATURES, AnswerabilityModel, Candidate, answer_type_match, fit_logistic, question_type
-from rag.grounded import render, select
-from rag.translation import Glossary, QuoteTranslator
+from rag.answer.answerability import FEATURES, AnswerabilityModel, Candidate, answer_type_match, fit_logistic, question_type
+from rag.answer.grounded import render, select
+from rag.answer.translation import Glossary, QuoteTranslator
 
 
 @pytest.mark.parametrize("question, kind", [
@@ -131,11 +131,11 @@ from test_answer import RAQQA_AR, RAQQA_EN, sample_store  # noqa: E402,F401  (th
 
 
 def quote_engine(sample_store, model, responses=None):
-    from rag.answer import AnswerEngine
+    from rag.answer.engine import AnswerEngine
     from rag.config import Settings
-    from rag.names import CuratedAliases, NameExpander
+    from rag.names.expansion import CuratedAliases, NameExpander
     from rag.retrieval import Retriever
-    from rag.store import IndexStore
+    from rag.index.store import IndexStore
 
     index, embedder = sample_store
     retriever = Retriever(IndexStore.open(index), embedder, [NameExpander(embedder, CuratedAliases())])
@@ -193,7 +193,7 @@ def test_without_a_model_an_english_question_gets_labelled_quotes(sample_store):
 
 
 def test_the_models_judgement_decides_when_the_backend_gives_probabilities():
-    from rag.grounded import Scored, judge
+    from rag.answer.grounded import Scored, judge
 
     model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.62, judged=2)
     scored = Scored([candidate(0, i, f"sentence number {i} of the passage.", p) for i, p in enumerate((0.9, 0.2, 0.8))], "what")
@@ -218,7 +218,7 @@ def test_a_rendering_of_a_sentence_whose_quotation_runs_on_is_not_refused_for_it
 
 
 def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_put_to_the_model():
-    from rag.grounded import Scored, judge
+    from rag.answer.grounded import Scored, judge
 
     model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.6, judged=3)
     typed = candidate(0, 0, "أرسلت الصين 3200 جندي.", 0.9)
@@ -231,7 +231,7 @@ def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_put_to_the_model
 
 
 def test_every_statement_of_the_asked_speaker_is_judged():
-    from rag.grounded import Scored, judge
+    from rag.answer.grounded import Scored, judge
 
     model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.6, judged=1)
     best = candidate(0, 0, "جملة عن موضوع آخر تماما في الخبر.", 0.9)
@@ -242,7 +242,7 @@ def test_every_statement_of_the_asked_speaker_is_judged():
 
 
 def test_accepted_sentences_come_one_judgement_at_a_time():
-    from rag.grounded import Judging, Scored, accepted
+    from rag.answer.grounded import Judging, Scored, accepted
 
     model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.5, judge_threshold=0.6, judged=3)
     first = candidate(0, 0, "أرسلت الصين 3200 جندي إلى المناورات الروسية.", 0.9)

@@ -6,10 +6,10 @@ import pytest
 from langchain_core.documents import Document
 
 from rag.errors import RagError
-from rag.langchain import RagRetriever
+from rag.surfaces.langchain import RagRetriever
 from rag.retrieval import Retriever
-from rag.indexing import IndexWriter
-from rag.store import IndexStore
+from rag.index.writer import IndexWriter
+from rag.index.store import IndexStore
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_filters_are_fields(retriever):
 
 
 def test_answer_engine_as_a_runnable(retriever):
-    from rag.answer import AnswerEngine
+    from rag.answer.engine import AnswerEngine
     from rag.config import Settings
 
     runnable = AnswerEngine(retriever, None, Settings(k=3)).as_runnable()
@@ -66,7 +66,7 @@ def test_per_call_options_override_the_fields(retriever):
 def test_the_runnable_streams_events_async_too_and_reports_to_callbacks(retriever):
     from langchain_core.callbacks import BaseCallbackHandler
 
-    from rag.answer import AnswerEngine
+    from rag.answer.engine import AnswerEngine
     from rag.config import Settings
 
     class Recorder(BaseCallbackHandler):

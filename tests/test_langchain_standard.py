@@ -1,6 +1,6 @@
 """LangChain's own standard test suites (langchain-tests), run against our surfaces:
 
-- `RetrieversIntegrationTests` for `rag.langchain.RagRetriever` (over an index built with the hash embedder);
+- `RetrieversIntegrationTests` for `rag.surfaces.langchain.RagRetriever` (over an index built with the hash embedder);
 - `ChatModelIntegrationTests` for langchain-openai's `ChatOpenAI` pointed at a real `rag serve` (extractive
   answers, no LLM). Features the server does not offer are switched off through the suite's own flags.
 """
@@ -13,14 +13,14 @@ pytest.importorskip("langchain_openai", reason="langchain-openai is not installe
 from langchain_openai import ChatOpenAI  # noqa: E402
 from langchain_tests.integration_tests import ChatModelIntegrationTests, RetrieversIntegrationTests  # noqa: E402
 
-from rag.answer import AnswerEngine  # noqa: E402
+from rag.answer.engine import AnswerEngine  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embeddings import load_embedder  # noqa: E402
-from rag.indexing import IndexWriter  # noqa: E402
-from rag.langchain import RagRetriever  # noqa: E402
+from rag.models.embeddings import load_embedder  # noqa: E402
+from rag.index.writer import IndexWriter  # noqa: E402
+from rag.surfaces.langchain import RagRetriever  # noqa: E402
 from rag.retrieval import Retriever  # noqa: E402
-from rag.server import create_app  # noqa: E402
-from rag.store import IndexStore  # noqa: E402
+from rag.surfaces.server import create_app  # noqa: E402
+from rag.index.store import IndexStore  # noqa: E402
 
 from helpers import write_article  # noqa: E402
 from test_server import Server  # noqa: E402

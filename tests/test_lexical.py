@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rag import lexical
+from rag.index import lexical
 
 
 def _reference(postings, query, stats, depth, mask):

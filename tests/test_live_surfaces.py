@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 import cli
 from helpers import write_article
 from rag.config import Settings
-from rag.embeddings import load_embedder
+from rag.models.embeddings import load_embedder
 from rag.errors import RagError
 from rag.live.watch import Watcher
 from rag.retrieval import Retriever
-from rag.store import IndexStore
+from rag.index.store import IndexStore
 
 runner = CliRunner()
 SAMPLE = sorted((Path(__file__).parent.parent / "examples" / "corpus").glob("*.txt"))[0]
@@ -47,8 +47,8 @@ def _index_env(archive, monkeypatch):
 
 @pytest.fixture()
 def client(archive):
-    from rag.answer import AnswerEngine
-    from rag.server import create_app
+    from rag.answer.engine import AnswerEngine
+    from rag.surfaces.server import create_app
 
     _, settings = archive
     engine = AnswerEngine(Retriever(IndexStore.open(settings.index_dir), load_embedder("hash:64")), FakeListChatModel(responses=["x"]), settings)

@@ -19,13 +19,13 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from helpers import write_article
 from newsroom import Newsroom, article_page, rss
 from rag.config import Settings
-from rag.embeddings import load_embedder
+from rag.models.embeddings import load_embedder
 from rag.live.alerts import AlertBook, AlertMatcher, deliver
 from rag.live.sources import SourceBook
 from rag.live.timeline import speakers_in, story_timeline, subject_timeline
 from rag.live.watch import Watcher
 from rag.retrieval import Retriever
-from rag.store import IndexStore
+from rag.index.store import IndexStore
 
 pytest.importorskip("trafilatura", reason="article pages are read with trafilatura (the html extra)")
 ROOT = Path(__file__).parent.parent
@@ -144,8 +144,8 @@ def test_watch_refuses_the_bundled_sample_corpus(tmp_path):
 
 
 def test_the_server_answers_from_each_generation_the_watcher_writes(tmp_path):
-    from rag.answer import AnswerEngine
-    from rag.server import create_app
+    from rag.answer.engine import AnswerEngine
+    from rag.surfaces.server import create_app
 
     settings = settings_for(tmp_path, llm="extractive")
     write_article(tmp_path / "corpus", "first.md", "الخبر الأول", "نص الخبر الأول عن الرقة.", date="2018-06-01", outlet="Test News")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import cli
 from rag import load_settings, update_index
-from rag.llms import default_model_path
+from rag.models.llms import default_model_path
 
 from helpers import SAMPLE_CORPUS
 
@@ -48,7 +48,7 @@ def real_settings(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(real_settings):
-    from rag.answer import open_answer_engine
+    from rag.answer.engine import open_answer_engine
 
     return open_answer_engine(real_settings)
 
@@ -84,7 +84,7 @@ def test_ask_json_cli(real_settings, monkeypatch):
 def test_server_with_the_real_model(real_settings):
     from fastapi.testclient import TestClient
 
-    from rag.server import create_app
+    from rag.surfaces.server import create_app
 
     client = TestClient(create_app(real_settings), base_url="http://127.0.0.1")
     data = client.post("/api/ask", json={"question": "What did Lavrov say about Raqqa?"}).json()
@@ -92,7 +92,7 @@ def test_server_with_the_real_model(real_settings):
 
 
 def test_the_local_models_judgement_is_a_probability(engine):
-    from rag.prompts import load_prompt
+    from rag.models.prompts import load_prompt
 
     judge = load_prompt("judge")
     question = "What did Lavrov say about Raqqa?"

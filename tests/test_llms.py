@@ -10,7 +10,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.config import Settings
 from rag.errors import ModelError
-from rag.llms import OpenAICompatibleChat, load_llm
+from rag.models.llms import OpenAICompatibleChat, load_llm
 
 
 class StubOpenAI(BaseHTTPRequestHandler):
@@ -96,7 +96,7 @@ def test_missing_model_and_unknown_backend_are_clear(tmp_path):
 
 
 def test_claims_schema_goes_as_response_format_and_is_dropped_where_refused(stub_server):
-    from rag.claims import claims_schema
+    from rag.answer.claims import claims_schema
 
     schema = {"type": "json_object", "schema": claims_schema(2)}
     llm = OpenAICompatibleChat(base_url=stub_server, model="qwen")
@@ -123,7 +123,7 @@ def test_models_fetch_resumes_with_the_part_it_was_on(tmp_path, monkeypatch):
     import hashlib
     import zipfile
 
-    import rag.llms as llms
+    import rag.models.llms as llms
     from rag.config import Settings
     from rag.errors import ModelError
 

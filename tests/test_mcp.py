@@ -16,8 +16,8 @@ pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra is not install
 from mcp import Client  # noqa: E402
 from mcp.client.stdio import StdioServerParameters  # noqa: E402
 
-from rag.embeddings import load_embedder  # noqa: E402
-from rag.indexing import IndexWriter  # noqa: E402
+from rag.models.embeddings import load_embedder  # noqa: E402
+from rag.index.writer import IndexWriter  # noqa: E402
 
 from helpers import ROOT  # noqa: E402
 from helpers import write_article  # noqa: E402

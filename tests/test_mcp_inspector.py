@@ -13,8 +13,8 @@ import pytest
 
 from helpers import ROOT
 from helpers import write_article
-from rag.embeddings import load_embedder
-from rag.indexing import IndexWriter
+from rag.models.embeddings import load_embedder
+from rag.index.writer import IndexWriter
 
 pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra is not installed: pip install '.[mcp]'")
 

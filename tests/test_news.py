@@ -5,16 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from rag.corpus import clean_text
-from rag.dates import asks_for_latest, date_in_text, day_number, time_filter
+from rag.ingest.corpus import clean_text
+from rag.news.dates import asks_for_latest, date_in_text, day_number, time_filter
 from rag.errors import FilterError
-from rag.indexing import IndexWriter
-from rag.news import analyse, attribute
-from rag.outlets import resolve_outlet
+from rag.index.writer import IndexWriter
+from rag.news.questions import analyse, attribute
+from rag.news.outlets import resolve_outlet
 from rag.retrieval import Retriever
-from rag.segments import SegmentStories
-from rag.stories import signature, similarity
-from rag.store import Filters, IndexStore
+from rag.index.segments import SegmentStories
+from rag.news.stories import signature, similarity
+from rag.index.store import Filters, IndexStore
 
 from helpers import HashEmbedder
 
@@ -240,8 +240,8 @@ def test_signatures_are_stable():
 
 
 def test_compare_outlets_gives_one_cited_section_per_outlet(tmp_path, monkeypatch):
-    import rag.answer as answer_module
-    from rag.answer import AnswerEngine
+    import rag.answer.engine as answer_module
+    from rag.answer.engine import AnswerEngine
     from rag.config import Settings
 
     monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "same", 0.0)
@@ -264,7 +264,7 @@ def test_compare_outlets_gives_one_cited_section_per_outlet(tmp_path, monkeypatc
 
 
 def test_known_place_names_beat_a_common_word_with_the_same_consonants(tmp_path):
-    from rag.names import CuratedAliases, NameExpander
+    from rag.names.expansion import CuratedAliases, NameExpander
 
     records = [
         {"id": f"c{i}", "title": "رقية", "text": f"قرأت رقية على المريض رقم {i}، والرقية الشرعية معروفة.", "outlet": "X"} for i in range(6)
@@ -275,8 +275,8 @@ def test_known_place_names_beat_a_common_word_with_the_same_consonants(tmp_path)
 
 
 def test_outlets_quoting_the_speaker_in_different_words_are_pointed_out(tmp_path, monkeypatch):
-    import rag.answer as answer_module
-    from rag.answer import AnswerEngine
+    import rag.answer.engine as answer_module
+    from rag.answer.engine import AnswerEngine
     from rag.config import Settings
 
     monkeypatch.setitem(answer_module.ABSTAIN_SIMILARITY, "same", 0.0)
@@ -303,7 +303,7 @@ def test_outlets_quoting_the_speaker_in_different_words_are_pointed_out(tmp_path
 
 
 def test_compare_sets_figures_side_by_side():
-    from rag.news import compare_figures
+    from rag.news.questions import compare_figures
 
     agree, differ = compare_figures([
         ("SANA", 1, "قتل 10 أشخاص وأصيب 25 آخرون في انفجار عام 2018"),
@@ -316,8 +316,8 @@ def test_compare_sets_figures_side_by_side():
 def test_stories_across_an_updates_segments_equal_article_by_article_lookup(tmp_path, monkeypatch):
     """A batch's candidates are fetched from every segment at once; the stories must be the same as
     when each article asks each segment in turn."""
-    import rag.indexing as indexing
-    import rag.stories as stories_module
+    import rag.index.writer as indexing
+    import rag.news.stories as stories_module
 
     rng = np.random.default_rng(4)
     sentences = [s.strip() for s in WIRE.split(".") if s.strip()]

@@ -6,10 +6,10 @@ import pytest
 pytest.importorskip("ray.data", reason="the ray extra is not installed: pip install '.[ray]'")
 
 from rag import load_settings, update_index  # noqa: E402
-from rag.distributed import RayOptions  # noqa: E402
+from rag.index.distributed import RayOptions  # noqa: E402
 from rag.retrieval import Retriever  # noqa: E402
-from rag.embeddings import load_embedder  # noqa: E402
-from rag.store import IndexStore  # noqa: E402
+from rag.models.embeddings import load_embedder  # noqa: E402
+from rag.index.store import IndexStore  # noqa: E402
 
 from helpers import write_article  # noqa: E402
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from rag.corpus import Article, iter_corpus
+from rag.ingest.corpus import Article, iter_corpus
 from rag.config import Settings
-from rag.embeddings import load_embedder
+from rag.models.embeddings import load_embedder
 from rag.errors import ModelError
-from rag.llms import load_llm
+from rag.models.llms import load_llm
 from rag.registry import EMBEDDERS, LLMS, READERS
 
 

@@ -6,16 +6,17 @@ import faiss
 import numpy as np
 import pytest
 
-import rag.indexing as indexing
-import rag.generations as generations
-import rag.merging as merging
-import rag.segments as segments
-from rag.embeddings import HashEmbedder as ModelFreeEmbedder
-from rag.embeddings import load_embedder
+import rag.index.writer as indexing
+import rag.index.commit as generations
+import rag.index.merge as merging
+import rag.index.segments as segments
+from rag.models.embeddings import HashEmbedder as ModelFreeEmbedder
+from rag.models.embeddings import load_embedder
 from rag.errors import FilterError, ModelError
-from rag.indexing import IndexWriter, plan_merge
+from rag.index.writer import IndexWriter, plan_merge
 from rag.retrieval import Retriever
-from rag.store import Filters, IndexStore, SegmentRef
+from rag.index.store import IndexStore, SegmentRef
+from rag.news.filters import Filters
 
 from helpers import HashEmbedder, write_article
 
@@ -167,7 +168,7 @@ def test_bm25_over_segments_equals_bm25s(tmp_path):
 
 
 def _scores(store, tokens, rows):
-    from rag import lexical
+    from rag.index import lexical
 
     frequencies = store.vocabulary.document_frequencies(tokens)
     idf = {t: store.statistics.idf(df) for t, df in frequencies.items()}
@@ -280,7 +281,7 @@ def test_crash_before_the_swap_loses_nothing(news_corpus, tmp_path, monkeypatch)
 
 
 def test_articles_list_show_remove_and_restore(news_corpus, tmp_path):
-    from rag.store import Filters
+    from rag.index.store import Filters
 
     idx = tmp_path / "idx"
     writer(idx).update(news_corpus)
@@ -302,7 +303,7 @@ def test_articles_list_show_remove_and_restore(news_corpus, tmp_path):
 
 
 def test_rebuild_of_an_older_format_reuses_its_vectors(news_corpus, tmp_path):
-    from rag.store import current_generation
+    from rag.index.store import current_generation
     from rag.errors import IndexMismatchError
 
     idx = tmp_path / "idx"
@@ -321,7 +322,7 @@ def test_rebuild_of_an_older_format_reuses_its_vectors(news_corpus, tmp_path):
 
 def test_bm25_sums_and_depth_cut_do_not_change_the_ranking(tmp_path, monkeypatch):
     """Scores summed densely or by sorting, and each segment cut to the depth, rank the same."""
-    from rag import lexical
+    from rag.index import lexical
     from rag.language import lexical_tokens
 
     rng = np.random.default_rng(3)
@@ -359,7 +360,7 @@ def _quantized_index(tmp_path, monkeypatch, n=900, build=None):
 
 
 def test_one_large_segment_is_split_over_threads_with_the_same_results(tmp_path, monkeypatch):
-    import rag.store as store_module
+    import rag.index.store as store_module
 
     store = _quantized_index(tmp_path, monkeypatch)
     assert len(store.segments) == 1
@@ -426,9 +427,9 @@ def test_a_process_that_writes_and_reads_lets_go_of_merged_segments_at_once(tmp_
     import pytest
 
     from helpers import HashEmbedder, write_article
-    from rag.indexing import IndexWriter
+    from rag.index.writer import IndexWriter
     from rag.retrieval import Retriever
-    from rag.store import IndexStore
+    from rag.index.store import IndexStore
 
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc/self/fd (Linux) to list open files")

@@ -11,13 +11,13 @@ import pytest
 import uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 
-from rag.answer import AnswerEngine
+from rag.answer.engine import AnswerEngine
 from rag.config import Settings
-from rag.names import CuratedAliases, NameExpander
+from rag.names.expansion import CuratedAliases, NameExpander
 from rag.retrieval import Retriever
-from rag.server import create_app
-from rag.indexing import IndexWriter
-from rag.store import IndexStore
+from rag.surfaces.server import create_app
+from rag.index.writer import IndexWriter
+from rag.index.store import IndexStore
 
 from helpers import SAMPLE_CORPUS
 from helpers import write_article
@@ -67,7 +67,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from rag.embeddings import load_embedder
+    from rag.models.embeddings import load_embedder
 
     root = tmp_path_factory.mktemp("server")
     corpus = root / "corpus"
@@ -363,7 +363,7 @@ def test_articles_api(stack):
 def test_openai_usage_and_generation_parameters(stack):
     """Token counts come from the model backend; temperature/max_tokens (or max_completion_tokens) reach it;
     stop sequences end the answer text."""
-    from rag.llms import _StreamingChat
+    from rag.models.llms import _StreamingChat
 
     seen: list[dict] = []
 

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from rag.server import strip_evidence
+from rag.surfaces.server import strip_evidence
 from test_server import REFUSAL, Server, claims, make_app, sana_number, sse_events, stack  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow

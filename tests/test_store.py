@@ -10,8 +10,8 @@ import pytest
 
 from rag.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.retrieval import Retriever, rrf
-from rag.indexing import IndexWriter
-from rag.store import Filters, IndexStore, current_generation
+from rag.index.writer import IndexWriter
+from rag.index.store import Filters, IndexStore, current_generation
 
 from helpers import ROOT, TESTS
 from helpers import HashEmbedder, write_article
@@ -135,7 +135,7 @@ KILL_SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r}); sys.path.insert(0, {root!r})
     from helpers import HashEmbedder
-    from rag.indexing import IndexWriter
+    from rag.index.writer import IndexWriter
     IndexWriter({idx!r}, HashEmbedder(delay=0.2), chunk_tokens=60, chunk_overlap_tokens=10).update({corpus!r})
     """
 )

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import cli
 from helpers import SAMPLE_CORPUS
 from rag.config import Settings
-from rag.embeddings import load_embedder
-from rag.indexing import IndexWriter
+from rag.models.embeddings import load_embedder
+from rag.index.writer import IndexWriter
 from rag.service import Archive
 
 QUESTION = "ماذا قال لافروف عن الرقة؟"
@@ -30,8 +30,8 @@ def _refs(answer: dict) -> dict:
 
 def test_one_question_gives_the_same_citations_on_every_surface(tmp_path, monkeypatch):
     pytest.importorskip("mcp")
-    from rag.mcp import create_mcp
-    from rag.server import create_app
+    from rag.surfaces.mcp import create_mcp
+    from rag.surfaces.server import create_app
 
     IndexWriter(tmp_path / "index", load_embedder("hash:64"), 200, 40).update(SAMPLE_CORPUS)
     settings = Settings(index_dir=tmp_path / "index", embedder="hash:64", llm="extractive", k=4)

@@ -32,12 +32,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from rag.answerability import CROSS_LANGUAGE_OFFSET, coverage
+from rag.answer.answerability import CROSS_LANGUAGE_OFFSET, coverage
 from rag.errors import InputError
 from rag.live.tables import LiveTables
 from rag.language import detect_language, lexical_tokens, light_stem
-from rag.news import analyse, mentions
-from rag.store import Filters, date_bound
+from rag.news.questions import analyse, mentions
+from rag.news.filters import Filters, date_bound
 
 #: Calibrated on newsqa-dev tune (bench/calibrate_alerts.py, docs/live.md): recall .81, noise 0.5 per 1,000.
 MATCH_SIMILARITY = 0.86

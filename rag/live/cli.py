@@ -13,21 +13,11 @@ import typer
 from rag import load_settings
 from rag.config import resource_path
 from rag.errors import RagError
+from rag.surfaces.options import ConfigOpt, CorpusOpt, IndexOpt, JsonOpt, OutletOpt, SinceOpt, UntilOpt, print_json
 
 sources_app = typer.Typer(help="Feeds and sitemaps the archive pulls from (polled by `rag watch`).", no_args_is_help=True)
 alerts_app = typer.Typer(help="Standing questions: matched against every update's new articles.", no_args_is_help=True)
 
-CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory; fetched articles are saved under its feeds/ (default: RAG_CORPUS_DIR).")]
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR or ./index).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (default: RAG_CONFIG or ./rag.toml).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-SinceOpt = Annotated[Optional[str], typer.Option(help="Only articles dated on/after YYYY-MM-DD (or YYYY-MM, YYYY).")]
-UntilOpt = Annotated[Optional[str], typer.Option(help="Only articles dated on/before YYYY-MM-DD (or YYYY-MM, YYYY).")]
-OutletOpt = Annotated[Optional[str], typer.Option(help="Only this outlet, in either script or as a domain.")]
-
-
-def _json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -47,7 +37,7 @@ def sources_add(
     with SourceBook(settings.index_dir) as book:
         source = book.add(url, outlet, parse_duration(every))
     if as_json:
-        _json(source.to_dict())
+        print_json(source.to_dict())
         return
     typer.echo(f"source {source.url} added: polled every {source.every_s} s by `rag watch`" + (f", outlet {source.outlet}" if source.outlet else ""))
 
@@ -61,7 +51,7 @@ def sources_list(index: IndexOpt = None, config: ConfigOpt = None, as_json: Json
     with SourceBook(settings.index_dir) as book:
         sources = [s.to_dict() for s in book.all()]
     if as_json:
-        _json(sources)
+        print_json(sources)
         return
     if not sources:
         typer.echo("no sources; add one with `rag sources add URL`")
@@ -162,7 +152,7 @@ def alerts_add(
     with AlertBook(settings.index_dir) as book:
         alert = book.add(question, outlet, since, webhook)
     if as_json:
-        _json(alert.to_dict())
+        print_json(alert.to_dict())
         return
     typer.echo(alert.id)
 
@@ -178,7 +168,7 @@ def alerts_list(index: IndexOpt = None, config: ConfigOpt = None, as_json: JsonO
         alerts = [{**a.to_dict(), "matches": counts.get(a.id, (0, None))[0], "last_match": counts.get(a.id, (0, None))[1]}
                   for a in book.all()]
     if as_json:
-        _json(alerts)
+        print_json(alerts)
         return
     if not alerts:
         typer.echo("no alerts; add one with `rag alerts add QUESTION`")
@@ -200,7 +190,7 @@ def alerts_show(alert_id: int, after: Annotated[int, typer.Option(help="Only mat
             raise RagError(f"no alert {alert_id}; `rag alerts list` shows them")
         matches = book.matches(alert_id, after=after, limit=1000)
     if as_json:
-        _json({**alert.to_dict(), "matches": [m.to_dict() for m in matches]})
+        print_json({**alert.to_dict(), "matches": [m.to_dict() for m in matches]})
         return
     typer.echo(f"{alert.id}: {alert.question} — {len(matches)} matches")
     for m in matches:
@@ -231,7 +221,7 @@ def story(story_id: str, index: IndexOpt = None, config: ConfigOpt = None, as_js
 
     data = Archive.open(load_settings(config, index_dir=index)).story(story_id)
     if as_json:
-        _json(data)
+        print_json(data)
         return
     found = StoryTimeline.from_dict(data)
     typer.echo(f"story {found.story_id}: {len(found.entries)} articles from {len(found.outlets)} outlets")
@@ -258,7 +248,7 @@ def timeline(subject: str, since: SinceOpt = None, until: UntilOpt = None, outle
     archive = Archive.open(load_settings(config, index_dir=index))
     data = archive.timeline(subject, archive.filters(outlet, since, until))
     if as_json:
-        _json(data)
+        print_json(data)
         return
     found = SubjectTimeline.from_dict(data)
     if not found.days:

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from rag.corpus import parse_date
+from rag.ingest.corpus import parse_date
 
 #: At most this many items of one listing are read per poll (a sitemap can list 50,000 URLs).
 MAX_ITEMS = 500

@@ -1,7 +1,7 @@
 """The live archive on the native HTTP API: sources, alerts (with a stream of new matches), stories, timelines.
 
 The same operations as `rag sources/alerts/story/timeline`, with the same validation and shapes; the app
-includes `router` behind its key (rag.server.create_app) and turns the errors into 4xx (InputError and
+includes `router` behind its key (rag.surfaces.server.create_app) and turns the errors into 4xx (InputError and
 FilterError: 422 naming the field; NotFoundError: 404).
 """
 

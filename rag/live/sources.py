@@ -1,8 +1,8 @@
 """Sources that pull themselves: feeds and sitemaps, polled on a schedule, their articles saved to the corpus.
 
-A source's new items are fetched (rag.live.fetch), read with trafilatura (rag.html.page_record) and written
+A source's new items are fetched (rag.live.fetch), read with trafilatura (rag.ingest.html.page_record) and written
 as one JSON article file each under `CORPUS/feeds/<host>/`, so that the corpus stays the archive's record
-(a rebuild reads them like any other file) and the index is updated the usual way (rag.indexing). The
+(a rebuild reads them like any other file) and the index is updated the usual way (rag.index.writer). The
 state of each source and page lives in the index directory (`live.sqlite`, tables `sources` and `pages`,
 owned by this module).
 
@@ -30,7 +30,7 @@ from rag.errors import InputError
 from rag.live.tables import LiveTables
 from rag.live.feeds import FeedItem, ListingError, parse_listing
 from rag.live.fetch import FetchError, PoliteClient
-from rag.outlets import OutletDetector
+from rag.news.outlets import OutletDetector
 
 FEEDS_DIR = "feeds"
 DEFAULT_EVERY_S = 600
@@ -249,9 +249,9 @@ class Harvester:
             result.files.append(str(path))
 
     def _read(self, body: bytes, url: str, item: FeedItem, source: Source) -> dict[str, object]:
-        from rag.corpus import decode_bytes
+        from rag.ingest.corpus import decode_bytes
         from rag.errors import CorpusError
-        from rag.html import page_record
+        from rag.ingest.html import page_record
 
         try:
             record = page_record(decode_bytes(body, url), self.detector)

@@ -16,7 +16,8 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from rag.language import lexical_tokens, light_stem
-from rag.store import Filters, IndexStore
+from rag.index.store import IndexStore
+from rag.news.filters import Filters
 
 #: A chunk is about the subject when it holds at least this share of the subject's words, each word in
 #: any of its spellings (the name matcher's: "Putin" is held by an Arabic article that writes بوتين):

@@ -3,7 +3,7 @@
     start ─► update once (finishes whatever a killed watcher left: files written, not yet indexed)
       └─► loop until SIGTERM / Ctrl-C:
             poll the sources that are due (rag.live.sources) ─┐
-            a burst of file changes in the corpus (watchfiles) ┴─► one update (rag.indexing) ─► alerts
+            a burst of file changes in the corpus (watchfiles) ┴─► one update (rag.index.writer) ─► alerts
 
 - Folder changes come from watchfiles (inotify/FSEvents through the Rust `notify` crate, with its own
   debounce that groups a burst into one set of changes), not from polling by hand.
@@ -30,7 +30,7 @@ from rag.config import Settings
 from rag.errors import IndexLockedError, RagError
 from rag.live.fetch import PoliteClient
 from rag.live.sources import Harvester, PollResult, SourceBook
-from rag.store import UpdateReport
+from rag.index.store import UpdateReport
 
 #: watchfiles groups changes that arrive within this many milliseconds into one set (one update).
 DEBOUNCE_MS = 1000
@@ -190,7 +190,7 @@ class Watcher:
         """One writer (and one loaded embedder) for the life of the watcher."""
         if self._writer is None:
             from rag import _writer
-            from rag.embeddings import load_embedder, load_word_encoder
+            from rag.models.embeddings import load_embedder, load_word_encoder
 
             embedder = load_embedder(self.settings.embedder, self.settings.threads)
             self._writer = _writer(self.settings, embedder, load_word_encoder(self.settings.threads))

@@ -1,0 +1,1 @@
+"""Sources → articles → chunks: the corpus readers (`corpus`, `html`) and sentence-aware `chunking`."""

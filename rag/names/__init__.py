@@ -1,0 +1,1 @@
+"""Names across scripts: `expansion` (Latin name → Arabic spellings), `transliteration`, `gazetteer`."""
