@@ -32,6 +32,11 @@ def test_a_sentence_holds_the_kind_of_answer_asked_for():
     assert answer_type_match("count", q, "أرسلت الصين جنودا للمشاركة في المناورات") == 0.0
     assert answer_type_match("count", q, "بدأت مناورات فوستوك 2018") == 0.0  # only the question's own number
     assert answer_type_match("when", "When did it open?", "افتتح المعبر في أغسطس 2018") == 1.0
+    # only what the question does not give: its own year is no answer to "on what date in 2019"
+    assert answer_type_match("when", "On what date in 2019 will the parade be held?", "ويقام العرض في ٢٠١٩") == 0.0
+    assert answer_type_match("when", "On what date in 2019 will the parade be held?", "ويقام العرض في نوفمبر 2019") == 1.0
+    assert answer_type_match("when", "متى يقام العرض في 2019؟", "ويقام العرض يوم الجمعة") == 1.0
+    assert answer_type_match("when", "When was the law of 2016 passed?", "أقر القانون عام 2017") == 1.0
     assert answer_type_match("said", "What did Lavrov say?", "وقال لافروف إن الرقة هدف") == 1.0
     assert answer_type_match("said", "What did Lavrov say?", "زار لافروف دمشق") == 0.0
 

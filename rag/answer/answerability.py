@@ -41,6 +41,7 @@ from pathlib import Path
 
 from rag.answer.facts import figures, months
 from rag.config import PACKAGE_DIR
+from rag.news.dates import DIGITS
 from rag.language import lexical_tokens, light_stem, normalize
 
 # e5 scores a question against a sentence in its own language higher than against the same content in
@@ -77,8 +78,12 @@ SPEECH = {normalize(w) for w in (
     "أشار", "وأشار", "صرح", "وصرح", "اعتبر", "واعتبر", "حذر", "وحذر", "أضاف", "وأضاف", "وصف", "ووصف", "اتهم", "واتهم",
     "تابع", "وتابع", "said", "says", "told", "added", "stated", "warned", "announced", "described", "called", "accused")}
 _PLACE_CUES = {normalize(w) for w in ("في", "بمدينة", "مدينة", "بلدة", "محافظة", "ولاية", "سجن", "مطار", "إقليم", "منطقة")}
-_YEAR = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _WEEKDAYS = {normalize(w) for w in ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد", "أمس", "اليوم")}
+
+
+def _years(text: str) -> set[str]:
+    return set(_YEAR.findall(text.translate(DIGITS)))
 
 
 def question_type(question: str) -> str:
@@ -99,10 +104,10 @@ def answer_type_match(kind: str, question: str, sentence: str, previous: str = "
         asked = figures(question).values
         said = figures(sentence)
         return float(bool(said.values - asked) or bool(said.vague))
-    if kind == "when":
-        asked_months = months(question)
-        words = set(normalize(sentence).split())
-        return float(bool(months(sentence) - asked_months) or bool(_YEAR.search(sentence)) or bool(words & _WEEKDAYS))
+    if kind == "when":  # a month, year or day the question does not give ("on what date in 2019" is not "in 2019")
+        words = set(normalize(sentence).split()) - set(normalize(question).split())
+        return float(bool(months(sentence) - months(question)) or bool(_years(sentence) - _years(question))
+                     or bool(words & _WEEKDAYS))
     if kind == "said":
         return float(bool(set(normalize(f"{previous} {sentence}").split()) & SPEECH) or any(q in sentence for q in "«\"“"))
     if kind == "where":
