@@ -91,3 +91,33 @@ def test_recorded_runs_replay_the_models_judgements(tmp_path):
     assert (live.asked, later.asked) == (2, 0)
     assert replay.yes_probability([HumanMessage("new")]) == 0.75 and later.asked == 1  # a new prompt runs the model
     assert not hasattr(RecordedChat(FakeListChatModel(responses=["x"]), tmp_path / "plain.json").model, "yes_probability")
+
+
+def test_judge_calibration_picks_the_lowest_threshold_that_keeps_near_misses_rare(tmp_path, monkeypatch):
+    """bench/calibrate_judge.py: from an eval run's rows (tune only), the lowest threshold with ≤ 10% of the
+    near misses answered; test rows are refused."""
+    import importlib.util
+    from pathlib import Path
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("calibrate_judge", root / "bench" / "calibrate_judge.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def row(kind, judge, right=False, split="tune"):
+        return {"kind": kind, "split": split, "right": right, "signals": {"judge": judge}}
+
+    rows = [row("near_miss", p) for p in (0.70, 0.61, 0.55, 0.50, 0.40, 0.30, 0.20, 0.10, 0.05, 0.01)]
+    rows += [row("answerable", 0.9, True), row("answerable", 0.65, True), row("answerable", 0.62), row("answerable", None)]
+    at = module.rates_at(rows, 0.62, current=0.60)
+    assert at["near_misses_answered"] == [1, 10] and at["answerable_answered"] == [3, 4] and at["answerable_right"] == [2, 4]
+    assert module.rates_at(rows, 0.5, current=0.60)["answerable_right"] == [None, 4]  # unknown below the run's threshold
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = subprocess.run([sys.executable, str(root / "bench" / "calibrate_judge.py"), str(path)], capture_output=True, text=True)
+    assert json.loads(out.stdout)["chosen"]["threshold"] == 0.62  # .61 would answer 2 of 10 near misses
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + [row("answerable", 0.9, split="test")]))
+    out = subprocess.run([sys.executable, str(root / "bench" / "calibrate_judge.py"), str(path)], capture_output=True, text=True)
+    assert out.returncode != 0 and "tune split only" in out.stderr
