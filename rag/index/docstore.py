@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -82,6 +82,15 @@ class StoredChunk(ArticleFields):
     article: ArticleMeta
 
 
+class StoryMemberRow(NamedTuple):
+    """What story assignment reads of a candidate article (rag.news.stories.Member adds its signature)."""
+
+    ord: int
+    id: str
+    story: str
+    date: str | None
+
+
 def write_docs(db: sqlite3.Connection, article_rows: list[dict[str, Any]], chunk_rows: list[tuple[Any, ...]]) -> None:
     """Create the tables of a new segment's docstore and fill them (the caller commits)."""
     db.executescript(SCHEMA)
@@ -141,11 +150,11 @@ class Docstore:
             ends.append(next((date for ord_, date in rows if ord_ not in self.deleted), None))
         return ends[0], ends[1]
 
-    def live_story_members(self, ords: Sequence[int]) -> list[tuple[int, str, str, str | None]]:
-        """(ord, id, story, date) of these articles, deleted ones left out (story candidates)."""
+    def live_story_members(self, ords: Sequence[int]) -> list[StoryMemberRow]:
+        """These articles as story candidates, deleted ones left out."""
         wanted = sorted(set(ords) - self.deleted)
-        return [(r["ord"], r["id"], r["story"], r["date"])
-                for r in named_where_in(self.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", wanted)]
+        return [StoryMemberRow(**row)
+                for row in named_where_in(self.db, "SELECT ord, id, story, date FROM articles WHERE ord IN ({marks})", wanted)]
 
     def live_articles(self) -> Iterator[StoredArticle]:
         """Every live article in ordinal order (a merge's read)."""

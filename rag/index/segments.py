@@ -419,16 +419,16 @@ class Segment:
         return dict(zip(positions, vectors))
 
     def close(self) -> None:
-        self.db.close()
+        self.docs.close()
 
     def __del__(self) -> None:
         # Python 3.11's sqlite3.Connection keeps its statement cache in a reference cycle with itself, so a
         # connection nobody closes lives until the garbage collector runs — and keeps a merged-away
         # segment's docstore open (its disk space held) in a process that writes and reads. A segment no
         # longer reachable has no reader left: its connection is closed now.
-        db = getattr(self, "db", None)
-        if db is not None:
-            db.close()
+        docs = getattr(self, "docs", None)
+        if docs is not None:
+            docs.close()
 
 
 def read_for_merge(segment: Segment, data: SegmentInput) -> None:
@@ -490,7 +490,7 @@ class SegmentStories(stories.StorySource):
             return []
         starts = np.repeat(left, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
         rows = seg.docs.live_story_members(np.unique(arrays["band_owners"][starts]).tolist())
-        return [stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_])) for ord_, id_, story, date in rows]
+        return [stories.Member(r.id, r.story, day_number(r.date), np.asarray(arrays["signatures"][r.ord])) for r in rows]
 
     def members_many(self, keys: np.ndarray, days: np.ndarray | None = None) -> list[list[stories.Member]]:
         """`members` for each row of `keys`, with one search and one query for all rows. With
@@ -514,8 +514,8 @@ class SegmentStories(stories.StorySource):
             asked, found_day = np.asarray(days, dtype=np.int64)[pairs[:, 0]], seg.article_day[pairs[:, 1]].astype(np.int64)
             pairs = pairs[(asked < 0) | (found_day < 0) | (np.abs(asked - found_day) <= stories.MAX_DAYS)]
         members: dict[int, stories.Member] = {}
-        for ord_, id_, story, date in seg.docs.live_story_members(pairs[:, 1].tolist()):
-            members[ord_] = stories.Member(id_, story, day_number(date), np.asarray(arrays["signatures"][ord_]))
+        for r in seg.docs.live_story_members(pairs[:, 1].tolist()):
+            members[r.ord] = stories.Member(r.id, r.story, day_number(r.date), np.asarray(arrays["signatures"][r.ord]))
         for row, ord_ in pairs.tolist():
             if ord_ in members:
                 found[row].append(members[ord_])
