@@ -39,7 +39,7 @@ def compare_outlets(engine: AnswerEngine, question: str, k: int | None = None, f
         answer.time_filter, answer.timings["total_s"] = time_filter, round(time.perf_counter() - started, 3)
         return answer
     key = engine.key_term.find(question, hits, result.expansion)
-    glossary = Glossary.for_question(result.expansion, engine.curated)
+    glossary = Glossary.for_question(result.expansion, engine.curated, question)
     query = engine.retriever.embedder.embed_queries([question])[0]
     hits.sort(key=lambda h: (h.chunk.date or "9999", h.chunk.outlet))  # reports in the order they came out
     citations, reports, lines = [], [], []

@@ -61,7 +61,7 @@ class QuoteFirst:
                 deciding, model = judged
                 seen.best, seen.first_at = (deciding.best.probability if deciding.best else None), time.perf_counter()
             groups = select(deciding, hits, model, speaker_terms, topic)
-        glossary = Glossary.for_question(expansion, self.engine.curated)
+        glossary = Glossary.for_question(expansion, self.engine.curated, standalone)
         run, answered = _ModelRun(), []
         for group in groups:
             answered.append(group)

@@ -35,7 +35,7 @@ class Synthesis:
         q.mark("sources_s")
         yield Event("sources", sources=sources, quote=best_quote)
         strong = self._strength(q, chosen, key)
-        glossary = Glossary.for_question(q.expansion, self.engine.curated)
+        glossary = Glossary.for_question(q.expansion, self.engine.curated, q.standalone)
         if self.engine.llm is None:  # no model: the best quotes when the evidence is strong, else abstain
             extractive = key is not None and strong
             yield self.engine._done(q, self._quoted(q.question, q.standalone, q.language, chosen, key, q.expansion, sources,
