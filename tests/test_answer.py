@@ -148,6 +148,15 @@ def test_english_question_gets_english_claims_and_rendered_quotes(sample_store):
     assert "machine translation" in answer.sources_block()
 
 
+def test_a_rendered_quote_closes_the_quotation_it_opens(sample_store):
+    # seen in `make demo`: the model dropped the closing mark of Lavrov's words in the citation's rendering
+    n = number_of(sample_store, RAQQA_EN, "SANA")
+    answer = engine(sample_store, [claims(("Lavrov said Raqqa is one of the targets of the coalition against terrorism.", [n])),
+                                   'Lavrov said that "Raqqa is one of the goals of the anti-terror coalition.']).ask(RAQQA_EN)
+    rendering = answer.citations[0].translation
+    assert rendering is not None and rendering.text.count('"') == 2 and rendering.text.endswith('"')
+
+
 def test_a_claim_in_another_language_than_the_question_is_not_shown(sample_store):
     n = number_of(sample_store, RAQQA_EN, "SANA")
     answer = engine(sample_store, [claims((SANA_CLAIM_AR, [n])), "translation"]).ask(RAQQA_EN)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from rag.answer.claims import Claim, ClaimReader, CitationChecker, Evidence
 from rag.answer.grounded import score_sentences
 from rag.config import Settings
 from rag.errors import RagError
-from rag.language import detect_language, lexical_tokens, light_stem
+from rag.language import close_quotes, detect_language, lexical_tokens, light_stem, open_quotes
 from rag.models.prompts import load_prompt
 from rag.retrieval import Expansion, Hit, Retriever, SearchResult
 from rag.news.filters import Filters
@@ -478,7 +478,10 @@ class AnswerEngine:
     def _cite_hit(self, n: int, hit: Hit, quote: str, language: str, glossary: Glossary) -> Citation:
         citation = _citation(n, hit, quote)
         if self.translator is not None and detect_language(quote) != language:
-            citation.translation = self.translator.translate(quote, language, glossary)
+            translation = self.translator.translate(quote, language, glossary)
+            if translation is not None and open_quotes(translation.text):  # a small model drops closing marks
+                translation = replace(translation, text=close_quotes(translation.text))
+            citation.translation = translation
         return citation
 
     def score(self, question: str, result: SearchResult, key: set[str] | None) -> tuple[Evidence, Any]:
