@@ -132,10 +132,7 @@ class Synthesis:
         return claim.marked() + " "
 
     def _cite(self, n: int, chosen: Chosen, quote: str, language: str, glossary: Glossary) -> Citation:
-        citation = _citation(n, chosen.hits[n - 1], quote)
-        if self.engine.translator is not None:
-            citation.translation = self.engine.translator.translate(quote, language, glossary)
-        return citation
+        return self.engine._cite_hit(n, chosen.hits[n - 1], quote, language, glossary)
 
     def _quoted(self, question: str, standalone: str, language: str, chosen: Chosen, key: set[str] | None,
                 expansion: Expansion, sources: list[Source], timings: dict[str, float | None], glossary: Glossary,
