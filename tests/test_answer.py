@@ -183,6 +183,18 @@ def test_glossary_replaces_a_multi_word_name_once():
     assert glossary.apply("قال لافروف") == "قال لافروف"  # one word of the name alone is not the name
 
 
+def test_glossary_does_not_put_a_curated_name_on_every_word_of_it():
+    # bug: each word of a curated multi-word form stood for the whole name, so every الله read "Hezbollah",
+    # every العربية "Arab League" and every الأمن "Security Council" ("the Arab League, Harvard Medical School")
+    from rag.retrieval import Expansion
+
+    curated = {"Hezbollah": ["حزب الله"], "Arab League": ["الجامعة العربية"], "Security Council": ["مجلس الأمن"]}
+    glossary = Glossary.for_question(Expansion(), curated)
+    assert glossary.apply("قال عبد الله إن المملكة العربية تطلب الأمن") == "قال عبد الله إن المملكة العربية تطلب الأمن"
+    assert glossary.apply("اجتمع مجلس الأمن بشأن حزب الله.") == "اجتمع Security Council بشأن Hezbollah."
+    assert Glossary.for_question(Expansion(), {"us": ["واشنطن"]}).apply("قالت واشنطن") == "قالت US"  # not "Us"
+
+
 def test_glossary_spells_a_name_as_the_question_does():
     # the model rendered هورازن اير as "Huaraz Air"; the question says "Horizon Air"
     glossary = Glossary(question="How long had Richard Russell worked for Horizon Air?")

@@ -91,8 +91,9 @@ class Glossary:
         for name, forms in (curated or {}).items():
             if name.startswith("\x00"):
                 continue
+            spelled = name.upper() if len(name) <= 3 else name.title()  # the file's keys are folded: us → US, not "Us"
             for form in forms:
-                glossary.add(form, name.title())
+                glossary.add(form, spelled)
         glossary.add_question_names(question)
         return glossary
 
