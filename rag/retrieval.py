@@ -10,6 +10,7 @@ and extra dense queries before the search.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -243,7 +244,8 @@ class Retriever:
         ordered = [row for row, _ in fused]
         scores = dict(fused)
         chunks = store.chunks(ordered[: depth * 2])
-        candidates = _one_per_story(ordered, chunks, scores, similarity, all_copies, per_article)
+        names = [t for alias in expansion.aliases for t in lexical_tokens(alias.alias)] if question.speaker else []
+        candidates = _one_per_story(ordered, chunks, scores, similarity, all_copies, per_article, names)
         facets = _facets(candidates)
         candidates = _rerank_for_news(candidates, question, expansion, k)
         hits = _diversify(candidates, k, diverse) if diverse else candidates[:k]
@@ -261,21 +263,28 @@ class Retriever:
 
 
 def _one_per_story(ordered: list[int], chunks: dict[int, StoredChunk], scores: dict[int, float],
-                   similarity: dict[int, float], all_copies: bool, per_article: bool) -> list[Hit]:
-    """The fused ranking as hits: one per story unless `all_copies`, one per article with `per_article`."""
-    candidates: list[Hit] = []
-    seen_articles: set[str] = set()
-    seen_stories: set[str] = set()
+                   similarity: dict[int, float], all_copies: bool, per_article: bool,
+                   prefer: Sequence[str] = ()) -> list[Hit]:
+    """The fused ranking as hits: one per story unless `all_copies`, one per article with `per_article`.
+
+    A story keeps its place in the ranking (its best chunk's); it is represented by its best-ranked chunk
+    that names most of `prefer` — the names of a "what did X say about Y" question: an English question
+    ranks an article's chunk about X above the one where X speaks about Y (Lavrov on Aleppo)."""
+    groups: dict[object, list[int]] = {}
     for row in ordered:
         chunk = chunks.get(row)
         if chunk is None:
             continue
-        story = chunk.story or chunk.article_id
-        if (not all_copies and story in seen_stories) or (per_article and chunk.article_id in seen_articles):
-            continue
-        seen_stories.add(story)
-        seen_articles.add(chunk.article_id)
-        candidates.append(Hit(rank=0, score=scores[row], chunk=chunk, similarity=similarity.get(row)))
+        key: object = (chunk.story or chunk.article_id) if not all_copies else (chunk.article_id if per_article else row)
+        groups.setdefault(key, []).append(row)
+    wanted = set(prefer)
+    candidates: list[Hit] = []
+    for rows in groups.values():
+        row = rows[0]
+        if wanted and len(rows) > 1:
+            named = [len(wanted & set(lexical_tokens(chunks[r].text))) for r in rows]
+            row = rows[named.index(max(named))]  # the first (best-ranked) of those naming the most
+        candidates.append(Hit(rank=0, score=scores[row], chunk=chunks[row], similarity=similarity.get(row)))
     return candidates
 
 

@@ -352,3 +352,24 @@ def test_stories_across_an_updates_segments_equal_article_by_article_lookup(tmp_
     one_by_one, _ = build("one")
     assert batched == one_by_one
     assert segments > 3 and len(set(batched.values())) < len(records) / 2  # copies did join stories across segments
+
+
+def test_a_story_is_represented_by_its_chunk_that_names_what_a_speaker_question_asks_about():
+    # an English "what did Lavrov say about Aleppo?" ranked the article's chunk about Lavrov alone first; the
+    # answer then had no sentence about Aleppo and abstained, where the Arabic question found it
+    from rag.article import ArticleMeta
+    from rag.index.docstore import StoredChunk
+    from rag.retrieval import _one_per_story
+
+    article = ArticleMeta(id="a1", outlet="Al-Rai", story="a1")
+    other = ArticleMeta(id="b1", outlet="SANA", story="b1")
+    chunks = {1: StoredChunk(row=1, chunk_id="a1#0", ordinal=0, text="وقال لافروف إن التعاون مع واشنطن مستمر.", article=article),
+              2: StoredChunk(row=2, chunk_id="b1#0", ordinal=0, text="قال لافروف إن الرقة هدف.", article=other),
+              3: StoredChunk(row=3, chunk_id="a1#1", ordinal=1, text="وقال لافروف إن واشنطن لم تنفذ وعدها في حلب.", article=article)}
+    scores = {1: 0.9, 2: 0.8, 3: 0.7}
+    plain = _one_per_story([1, 2, 3], chunks, scores, {}, all_copies=False, per_article=False)
+    assert [h.chunk.row for h in plain] == [1, 2]
+    named = _one_per_story([1, 2, 3], chunks, scores, {}, all_copies=False, per_article=False, prefer=["لافروف", "حلب"])
+    assert [h.chunk.row for h in named] == [3, 2]  # the story keeps its place, shown by the chunk about Aleppo
+    every = _one_per_story([1, 2, 3], chunks, scores, {}, all_copies=True, per_article=False, prefer=["حلب"])
+    assert [h.chunk.row for h in every] == [1, 2, 3]  # every chunk asked for: nothing to choose
