@@ -7,7 +7,7 @@ This reads what the product itself judged — `signals.judge`, the best P(yes) o
 
     rag eval answers --questions …/newsqa-dev/questions.jsonl --split tune --limit 0 --rows ROWS.jsonl
 
-— and applies the same policy: the lowest threshold (steps of .01) at which at most MAX_NEAR of the tune near
+— and applies the same policy: the lowest threshold (steps of .01) at which at most NEAR_MISS_LIMIT of the tune near
 misses are answered. Rows of the test split are refused (never used to choose anything).
 
     python bench/calibrate_judge.py ROWS.jsonl [--write]
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.answer.answerability import MODEL_FILE  # noqa: E402
+from rag.evaluation import NEAR_MISS_LIMIT  # noqa: E402
 
-MAX_NEAR = 0.10  # the goal for near misses answered
 
 
 def rates_at(rows: list[dict], threshold: float, current: float) -> dict[str, object]:
@@ -53,7 +53,7 @@ def main() -> None:
     model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
     current = model["judge_threshold"]
     table = [rates_at(rows, step / 100, current) for step in range(40, 96)]
-    chosen = next(t for t in table if t["near_misses_answered"][0] <= MAX_NEAR * t["near_misses_answered"][1])
+    chosen = next(t for t in table if t["near_misses_answered"][0] <= NEAR_MISS_LIMIT * t["near_misses_answered"][1])
     print(json.dumps({"was": rates_at(rows, current, current), "chosen": chosen}, indent=1))
     if args.write:
         model["judge_threshold"] = chosen["threshold"]

@@ -29,10 +29,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage  # no
 from rag import load_settings  # noqa: E402
 from rag.answer.engine import open_answer_engine  # noqa: E402
 from rag.answer.grounded import to_judge  # noqa: E402
-from rag.evaluation import answer_terms, holds_terms, load_newsqa  # noqa: E402
+from rag.evaluation import NEAR_MISS_LIMIT, load_newsqa, sentence_answers  # noqa: E402
 from rag.language import detect_language  # noqa: E402
 
-MAX_NEAR = 0.10
 
 
 def collect(engine, questions):
@@ -44,8 +43,7 @@ def collect(engine, questions):
             continue
         _, scored = engine.score(q.question, result, engine.key_term.find(q.question, result.hits, result.expansion))
         for c in to_judge(scored, engine.answerability):
-            label = int(q.kind == "answerable" and result.hits[c.hit].chunk.article_id in q.gold
-                        and holds_terms(f"{c.previous} {c.sentence}", answer_terms(q)))
+            label = int(sentence_answers(q, result.hits[c.hit].chunk.article_id, c.sentence, c.previous))
             rows.append({"id": q.id, "kind": q.kind, "lang": q.lang, "question": q.question, "sentence": c.sentence,
                          "previous": c.previous, "title": result.hits[c.hit].chunk.title, "label": label})
     return rows
@@ -88,7 +86,7 @@ def report(rows, key):
                 best[r["id"]] = (p, r["label"], r["kind"])
         near = sorted((p for p, _, k in best.values() if k == "near_miss"), reverse=True)
         answerable = [(p, label) for p, label, k in best.values() if k == "answerable"]
-        allowed = int(MAX_NEAR * len(near))
+        allowed = int(NEAR_MISS_LIMIT * len(near))
         threshold = near[allowed] + 1e-9 if len(near) > allowed else 0.0
         out[lang] = {
             "sentence_auc": auc([r[key] for r in judged if r["label"]], [r[key] for r in judged if not r["label"]]),

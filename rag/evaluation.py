@@ -559,6 +559,16 @@ def holds_terms(text: str, terms: list[str]) -> bool:
     return any(" ".join(normalize(t.translate(DIGITS)).split()) in folded for t in terms)
 
 
+#: the issue's goal for near misses answered: the calibration scripts (bench/) choose thresholds to keep it on tune
+NEAR_MISS_LIMIT = 0.10
+
+
+def sentence_answers(q: NewsQuestion, article_id: str, sentence: str, previous: str = "") -> bool:
+    """The label the calibration scripts learn from: a sentence of a gold article that, with the sentence before
+    it, holds one of the answer words (every sentence of a near miss is a non-answer)."""
+    return q.kind == "answerable" and article_id in q.gold and holds_terms(f"{previous} {sentence}", answer_terms(q))
+
+
 def fact_in_text(q: NewsQuestion, text: str) -> bool:
     """The asked fact is stated in the answer text: Arabic by its answer words; English by the reference
     answer's numbers (digits or words), else half of its content words."""

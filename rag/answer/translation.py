@@ -100,33 +100,26 @@ class Glossary:
     def apply(self, text: str) -> str:
         """`text` with every known Arabic name replaced by its Latin spelling (clitics kept apart)."""
         words = text.split(" ")
+        folded = [normalize(w.strip(_PUNCTUATION)) for w in words]
+        keys = [strip_article(f) for f in folded]
+        lengths = sorted({len(p) for p in self.phrases}, reverse=True)
         out: list[str] = []
         i = 0
         while i < len(words):
-            length, latin = self._phrase_at(words, i)
-            if latin is not None:
-                out.append(latin)
+            length = next((n for n in lengths if tuple(keys[i : i + n]) in self.phrases), 0)
+            if length:  # the longest known multi-word name starting here
+                last = words[i + length - 1]
+                out.append(self.phrases[tuple(keys[i : i + length])] + last[len(last.rstrip(_PUNCTUATION)):])
                 i += length
                 continue
-            out.append(self._word(words[i]))
+            out.append(self._word(words[i], folded[i]))
             i += 1
         return " ".join(out)
 
-    def _phrase_at(self, words: list[str], i: int) -> tuple[int, str | None]:
-        """The longest known multi-word name starting at words[i]: (its length in words, its Latin spelling)."""
-        for length in sorted({len(p) for p in self.phrases}, reverse=True):
-            span = words[i : i + length]
-            keys = tuple(strip_article(normalize(w.strip(_PUNCTUATION))) for w in span)
-            if len(span) == length and keys in self.phrases:
-                tail = span[-1][len(span[-1].rstrip(_PUNCTUATION)):]
-                return length, self.phrases[keys] + tail
-        return 0, None
-
-    def _word(self, word: str) -> str:
+    def _word(self, word: str, folded: str) -> str:
         core = word.strip(_PUNCTUATION)
         if not core:
             return word
-        folded = normalize(core)
         key = strip_article(folded)
         latin = self.names.get(key)
         if latin is None and len(key) > 3 and key[0] in _CLITICS:  # ولافروف: "and Lavrov"
