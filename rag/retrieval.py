@@ -185,6 +185,13 @@ class Retriever:
                 expansion = expansion.merge(expander.expand(text, self.store))
         return expansion.lexical_terms
 
+    def translations(self, word: str) -> list[str]:
+        """An English word's nearest Arabic terms in the index (rag.names.expansion.NameExpander.translations)."""
+        for expander in self.expanders:
+            if hasattr(expander, "translations"):
+                return expander.translations(word, self.store)
+        return []
+
     def _runs(self, store: IndexStore, query: str, expansion: Expansion, mode: Mode, depth: int,
               filters: Filters) -> tuple[list[tuple[list[int], float]], dict[int, float]]:
         """The rankings to fuse (dense: the question and its expansions; BM25: its words and the names'

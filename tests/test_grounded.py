@@ -6,7 +6,9 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag.answer.answerability import FEATURES, AnswerabilityModel, Candidate, answer_type_match, fit_logistic, question_type
-from rag.answer.grounded import render, select
+from rag.answer.grounded import Topic, render, select
+from rag.names.expansion import AliasMatch
+from rag.retrieval import Expansion
 from rag.answer.translation import Glossary, QuoteTranslator
 
 
@@ -21,6 +23,9 @@ from rag.answer.translation import Glossary, QuoteTranslator
     ("من هو وزير الثقافة الجديد؟", "who"),
     ("Where was Gonen Segev arrested?", "where"),
     ("What type of bomb was used?", "what"),
+    ("What did Lavrov and Kerry discuss in their phone call?", "what"),  # a call is not a verb of speech
+    ("What did the EU call for?", "said"),
+    ("What did Trump call the deal?", "said"),
 ])
 def test_the_kind_of_answer_a_question_asks_for(question, kind):
     assert question_type(question) == kind
@@ -87,6 +92,53 @@ def test_what_x_said_comes_in_the_order_it_was_said():
     scored.best = scored.candidates[0]
     groups = select(scored, hits(("SANA", "2016-10-05"), ("RT", "2016-10-01")), model, speaker_terms=["لافروف"])
     assert [g[0].sentence[:8] for g in groups] == ["وأكد لاف", "وقال لاف"]
+
+
+RAQQA = Expansion(aliases=[AliasMatch(name="Raqqa", alias="الرقة", term="رقه", score=1.0, skeleton=1.0,
+                                      embedding=1.0, freq=10)])
+
+
+def test_the_topic_of_what_x_said_about_y():
+    assert [t.forms for t in Topic.of("What did Lavrov say about Raqqa's reconstruction?", RAQQA, ["لافروف"]).terms] == [
+        {"raqqa", "رقه"}, {"reconstruction"}]
+    assert [t.forms for t in Topic.of("ماذا قال لافروف عن الرقة؟", Expansion(), ["لافروف"]).terms] == [{"رقه"}]
+    # the speaker is not the topic, in either script
+    lavrov = Expansion(aliases=[AliasMatch(name="Lavrov", alias="لافروف", term="لافروف", score=1.0, skeleton=1.0,
+                                           embedding=1.0, freq=10)])
+    assert Topic.of("What did Lavrov say?", lavrov, ["لافروف"]).terms == ()
+
+
+@pytest.mark.parametrize("question, expansion, p, answered", [
+    ("ماذا قال لافروف عن الرقة؟", Expansion(), 0.3, True),  # names all of Y: the model need not lean to yes
+    ("ماذا قال لافروف عن الرقة؟", Expansion(), 0.2, False),  # ... but a clear no still vetoes
+    ("ماذا قال لافروف عن إعمار الرقة؟", Expansion(), 0.55, False),  # lacks a term it would show: the threshold
+    ("ماذا قال لافروف عن إعمار الرقة؟", Expansion(), 0.65, True),
+    ("What did Lavrov say about Raqqa's reconstruction?", RAQQA, 0.3, False),  # an English word it cannot show
+    ("What did Lavrov say about Raqqa's reconstruction?", RAQQA, 0.55, True),
+])
+def test_what_a_statement_of_x_about_y_needs(question, expansion, p, answered):
+    model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.6)
+    sentence = "وقال لافروف إن مدينة الرقة هي أحد أهداف التحالف المضاد للإرهاب شأنها شأن الموصل."
+    scored = SimpleNamespace(kind="said", candidates=[candidate(0, 0, sentence, p)])
+    scored.best = scored.candidates[0]
+    topic = Topic.of(question, expansion, ["لافروف"])
+    assert bool(select(scored, hits(("SANA", "2016-10-01")), model, ["لافروف"], topic)) is answered
+
+
+def test_nearest_arabic_words_show_an_english_term_is_there_but_their_absence_proves_nothing():
+    model = AnswerabilityModel((0.0,) * len(FEATURES), 0.0, 0.6)
+    saudi = Expansion(aliases=[AliasMatch(name="Saudi", alias="السعودية", term="سعوديه", score=1.0, skeleton=1.0,
+                                          embedding=1.0, freq=10)])
+    sentence = "وحول إعلان النظام السعودي استعداده لإرسال قوات برية إلى سورية، أوضح لافروف أن الاجتماع لم يتناول الموضوع."
+    scored = SimpleNamespace(kind="said", candidates=[candidate(0, 0, sentence, 0.3)])
+    scored.best = scored.candidates[0]
+    nearest = {"ground": ["بريه", "ارض"], "troops": ["قوات", "جنود"]}
+    question = "What did Lavrov say about Saudi ground troops?"
+    topic = Topic.of(question, saudi, ["لافروف"], lambda word: nearest.get(word, []))
+    assert select(scored, hits(("Tasnim", None)), model, ["لافروف"], topic)  # all of Y there: .3 is enough
+    assert not select(scored, hits(("Tasnim", None)), model, ["لافروف"], Topic.of(question, saudi, ["لافروف"]))
+    unrelated = Topic.of(question, saudi, ["لافروف"], lambda word: ["نفط"])  # a hint not there: still unknown
+    assert unrelated.missing(sentence)[0] == []
 
 
 class Renders(FakeListChatModel):

@@ -98,6 +98,9 @@ def test_alias_matching_on_fixture_corpus(tmp_path):
     assert sergei.alias == "سيرغي لافروف" and sergei.score >= expander.span_threshold
     # A matched alias brings its inflections in the corpus along.
     assert "برلمانيين" in expander.match("Parliament", store)[0].variants
+    # Any English word's nearest Arabic terms (a topic word of "what did X say about Y").
+    assert "اسواق" in expander.translations("markets", store)
+    assert "اسواق" not in expander.translations("parliament", store)
 
 
 def test_latin_names_split_hyphens_and_possessives():

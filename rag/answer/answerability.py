@@ -57,7 +57,7 @@ _TYPES_EN = (
                          r"what was the (death )?toll|by how much)\b")),
     ("when", re.compile(r"\b(when|what (date|day|year|month|time)|since when|how long ago)\b")),
     ("where", re.compile(r"\b(where|which (city|country|town|province|region|place|prison|airport|port))\b")),
-    ("said", re.compile(r"\b(say|said|says|tell|told|describe[sd]?|call(ed)?|warn(ed)?|accuse[sd]?|claim(ed)?|announce[sd]?)\b")),
+    ("said", re.compile(r"\b(say|said|says|tell|told|describe[sd]?|called|calls? (it|him|her|them|the|for|on)|warn(ed)?|accuse[sd]?|claim(ed)?|announce[sd]?)\b")),
     ("who", re.compile(r"^(who|whom|whose)\b|\b(who|whom|whose)\b|\bwhat was the name\b|\bwhich (man|woman|person|player|leader|official)\b")),
 )
 def _arabic(*phrases: str) -> re.Pattern[str]:

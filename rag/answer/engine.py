@@ -523,17 +523,6 @@ class AnswerEngine:
                       standalone, claims or [])
 
 
-def _topic(question: str, expansion: Expansion, speaker_terms: Sequence[str]) -> set[str]:
-    """What a "what did X say about Y" question asks about: its terms (and their aliases) besides X and
-    the verb, light-stemmed."""
-    from rag.answer.answerability import SPEECH
-    from rag.language import normalize
-
-    speaker = {light_stem(t) for t in speaker_terms}
-    terms = [*lexical_tokens(question), *expansion.lexical_terms]
-    return {light_stem(t) for t in terms if normalize(t) not in SPEECH and light_stem(t) not in speaker and len(t) > 2}
-
-
 def _best_index(scored: Any, hit: int) -> int:
     """Position of the best-scored sentence of passage `hit` (0 when none was scored)."""
     mine = [c for c in scored.candidates if c.hit == hit]

@@ -10,9 +10,9 @@ import functools
 import time
 from collections.abc import Iterable, Iterator
 
-from rag.answer.engine import Answer, AnswerEngine, Event, _Asking, _best_index, _citation, _ModelRun, _source, _topic, _window
+from rag.answer.engine import Answer, AnswerEngine, Event, _Asking, _best_index, _citation, _ModelRun, _source, _window
 from rag.answer.answerability import Candidate
-from rag.answer.grounded import Judging, accepted, as_claim, judge, render, select, statements
+from rag.answer.grounded import Judging, Topic, accepted, as_claim, judge, render, select, statements
 from rag.answer.messages import message
 from rag.models.prompts import load_prompt
 from rag.answer.translation import Glossary
@@ -47,7 +47,7 @@ class QuoteFirst:
         timings["sources_s"] = round(time.perf_counter() - started, 3)
         yield Event("sources", sources=sources, quote=quote)  # evidence first, before the model is asked
         speaker_terms = result.news.speaker_terms if result.news is not None and result.news.speaker else ()
-        topic = _topic(standalone, expansion, speaker_terms)
+        topic = Topic.of(standalone, expansion, speaker_terms, self.engine.retriever.translations) if speaker_terms else Topic()
         deciding, model = scored, self.engine.answerability
         said = sorted(statements(scored, speaker_terms, topic), key=lambda c: -c.probability)
         seen = Judging()
