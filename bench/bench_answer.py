@@ -1,7 +1,7 @@
 """Answer latency with the configured LLM on the bundled sample corpus (not a test).
 
 Reports per question, in a warm process: when the evidence (sources and best quote)
-was out, the model's first token, the first checked claim shown, the total, and the
+was out (for passages read the first time, and again for a follow-up over the same ones), the model's first token, the first checked claim shown, the total, and the
 mode (generated / extractive / abstained). Then, in fresh processes as a terminal
 user runs them: `rag search` with names (first time and again), and how long a cold
 `rag ask` takes to print its sources. Appends JSON lines to bench/results/answers.jsonl.
@@ -80,6 +80,7 @@ def main() -> None:
         rows = []
         for _ in range(args.repeat):
             for question in QUESTIONS:
+                engine.sentences.forget()  # the evidence as for passages read the first time
                 start = time.perf_counter()
                 shown = None
                 final = None
@@ -88,7 +89,13 @@ def main() -> None:
                         shown = time.perf_counter() - start
                     elif event.kind == "answer":
                         final = event.answer
+                reread = time.perf_counter()  # a follow-up over the same passages (their sentences remembered)
+                stream = engine.stream(question)
+                next(e for e in stream if e.kind == "sources")
+                stream.close()
+                reread = time.perf_counter() - reread
                 rows.append({"question": question, "mode": final.mode, "sources_s": final.timings["sources_s"],
+                             "sources_reread_s": round(reread, 3),
                              "first_token_s": final.timings["first_token_s"],
                              "first_claim_s": round(shown, 2) if shown else None, "total_s": final.timings["total_s"],
                              "cited": sorted({c.outlet for c in final.citations})})
@@ -100,7 +107,8 @@ def main() -> None:
 
         summary = {"phase": "answers", "llm": settings.llm, "questions": len(rows), "threads": settings.threads,
                    "passage_chars": settings.passage_chars, "k": settings.k, "answer_passages": settings.answer_passages,
-                   "sources_p50_s": p50("sources_s"), "first_token_p50_s": p50("first_token_s"),
+                   "sources_p50_s": p50("sources_s"), "sources_reread_p50_s": p50("sources_reread_s"),
+                   "first_token_p50_s": p50("first_token_s"),
                    "first_claim_p50_s": p50("first_claim_s"), "total_p50_s": p50("total_s"),
                    "modes": {m: sum(r["mode"] == m for r in rows) for m in ("generated", "extractive", "abstained")},
                    **cold(settings)}

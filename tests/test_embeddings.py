@@ -34,3 +34,27 @@ def test_sentence_transformers_backend_with_packaged_model():
     query = embedder.embed_queries(["kitten on a rug"])[0]
     assert vectors.shape == (2, 384) and vectors[0] @ query > vectors[1] @ query
     assert embedder.count_tokens("a cat") >= 2
+
+
+def test_recent_sentences_are_embedded_once_and_the_oldest_are_forgotten():
+    from rag.models.embeddings import HashEmbedder, RecentSentences
+
+    class Counting(HashEmbedder):
+        embedded: list[str] = []
+
+        def embed_passages(self, texts):
+            self.embedded.extend(texts)
+            return super().embed_passages(texts)
+
+    inner = Counting()
+    recent = RecentSentences(inner, capacity=3)
+    first = recent.embed_passages(["a b", "c d", "a b"])
+    assert inner.embedded == ["a b", "c d"]  # a repeated sentence is embedded once
+    again = recent.embed_passages(["c d", "a b"])
+    assert inner.embedded == ["a b", "c d"] and (again == first[[1, 0]]).all()
+    assert (again == inner.embed_passages(["c d", "a b"])).all()  # the same vectors as the model's
+    recent.embed_passages(["e f", "g h"])  # four sentences for three places: "c d", least recently used, goes
+    inner.embedded.clear()
+    recent.embed_passages(["c d", "a b"])
+    assert inner.embedded == ["c d"]
+    assert recent.embed_passages([]).shape == (0, inner.dim)

@@ -32,6 +32,7 @@ from rag.article import ArticleFields, ArticleMeta
 from rag.answer.claims import Claim, ClaimReader, CitationChecker, Evidence
 from rag.answer.grounded import score_sentences
 from rag.config import Settings
+from rag.models.embeddings import RecentSentences
 from rag.errors import RagError
 from rag.language import close_quotes, detect_language, lexical_tokens, light_stem, open_quotes
 from rag.models.prompts import load_prompt
@@ -366,7 +367,9 @@ class AnswerEngine:
         self.retriever = retriever
         self.llm = llm
         self.settings = settings
-        self.chooser = PassageChooser(retriever.embedder, settings.answer_passages, settings.passage_chars)
+        #: the passages' sentences, embedded once while they keep being asked about
+        self.sentences = RecentSentences(retriever.embedder)
+        self.chooser = PassageChooser(self.sentences, settings.answer_passages, settings.passage_chars)
         self.checker = CitationChecker(retriever.embedder, retriever.name_terms)
         self.extractive = ExtractiveAnswerer(retriever.embedder)
         self.key_term = KeyTerm(retriever)
@@ -486,8 +489,8 @@ class AnswerEngine:
 
     def score(self, question: str, result: SearchResult, key: set[str] | None) -> tuple[Evidence, Any]:
         """Every sentence of the retrieved passages scored for answering the question (rag.answer.grounded)."""
-        evidence = Evidence([(h.chunk.text, h.chunk.lang) for h in result.hits], self.retriever.embedder)
-        query = self.retriever.embedder.embed_queries([question])[0]
+        evidence = Evidence([(h.chunk.text, h.chunk.lang) for h in result.hits], self.sentences)
+        query = self.sentences.embed_queries([question])[0]
         return evidence, score_sentences(question, result.hits, evidence, query, key, result.expansion.lexical_terms,
                                          self.answerability)
 
