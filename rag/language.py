@@ -218,6 +218,15 @@ def whole_quotes(sentences: list[str], max_join: int = 3, max_chars: int = 700) 
     return out
 
 
+def whole_sentence(sentence: str, text: str | None) -> str:
+    """`sentence` as `text` (its whole article) has it when it stops inside a quotation: a passage ends at a
+    sentence break, and a speaker's words can hold one ("…شأن مدينة الموصل العراقية.. ونحن على قناعة …”")."""
+    if not text or not open_quotes(sentence):
+        return sentence
+    head = sentence[:80]
+    return next((s for s in whole_quotes(split_sentences(text)) if head in s and len(s) > len(sentence)), sentence)
+
+
 _FRENCH_HINTS = frozenset("le la les des est une pour dans qui sur avec du au aux".split())
 
 

@@ -82,6 +82,15 @@ class Expansion:
             self.translations + other.translations,
         )
 
+    def alias_terms(self) -> dict[str, list[str]]:
+        """Each Latin name of the query → the lexical terms of its Arabic spellings (the alias's words, its
+        lexical form, its inflections in the corpus): what the search, the news re-ranking and the answer's
+        topic (rag.answer.grounded.Topic) all match a name by."""
+        terms: dict[str, list[str]] = {}
+        for alias in self.aliases:
+            terms.setdefault(alias.name, []).extend([*lexical_tokens(alias.alias), *alias.term.split(), *alias.variants])
+        return {name: list(dict.fromkeys(found)) for name, found in terms.items()}
+
     def explain(self) -> list[dict[str, Any]]:
         """JSON for `--explain` and the API's `expansions`."""
         return [a.to_dict() for a in self.aliases] + [{"translation": t} for t in self.translations]
@@ -251,7 +260,7 @@ class Retriever:
         ordered = [row for row, _ in fused]
         scores = dict(fused)
         chunks = store.chunks(ordered[: depth * 2])
-        names = [t for alias in expansion.aliases for t in lexical_tokens(alias.alias)] if question.speaker else []
+        names = [t for terms in expansion.alias_terms().values() for t in terms] if question.speaker else []
         candidates = _one_per_story(ordered, chunks, scores, similarity, all_copies, per_article, names)
         facets = _facets(candidates)
         candidates = _rerank_for_news(candidates, question, expansion, k)
@@ -298,10 +307,7 @@ def _one_per_story(ordered: list[int], chunks: dict[int, StoredChunk], scores: d
 def _rerank_for_news(candidates: list[Hit], news: NewsQuestion, expansion: Expansion, k: int) -> list[Hit]:
     """Speakers' own words first; passages naming the asked-about entity first, newest first if asked."""
     head, tail = candidates[:RERANK_DEPTH], candidates[RERANK_DEPTH:]
-    aliases: dict[str, list[str]] = {}
-    for alias in expansion.aliases:
-        terms = aliases.setdefault(alias.name, [])
-        terms.extend([*lexical_tokens(alias.alias), *alias.term.split(), *alias.variants])
+    aliases = expansion.alias_terms()
     if news.speaker:
         news.speaker_terms = terms_for(news.speaker, aliases)
         for hit in head:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rag.answer.claims import CLAIM_PATTERN, ClaimReader, claims_schema
-from rag.answer.facts import cut_reason, figures, missing_numbers, months, negated, unfaithful, unwritten_names
+from rag.answer.facts import cut_reason, dropped, figures, missing_numbers, months, negated, unfaithful, unwritten_names
 
 
 @pytest.mark.parametrize("claim", [
@@ -147,6 +147,35 @@ def test_a_quotation_split_into_sentences_is_rejoined():
     sentences = whole_quotes(split_sentences(text))
     assert "قال لافروف: «إن الرقة هدف. والموصل كذلك»." in sentences
     assert "He said “we will. We must.”" in sentences and "وغادر موسكو." in sentences
+
+
+def test_a_sentence_cut_by_its_passage_is_completed_from_its_article():
+    from rag.language import whole_sentence
+
+    article = ("وقال لافروف إن “مدينة الرقة هي أحد أهداف التحالف شأنها شأن مدينة الموصل العراقية.. ونحن على قناعة"
+               " بأنه كان من الممكن تحريرهما بشكل أسرع”. وكان لافروف دعا واشنطن أمس.")
+    cut = "وقال لافروف إن “مدينة الرقة هي أحد أهداف التحالف شأنها شأن مدينة الموصل العراقية.."  # the passage ended here
+    assert whole_sentence(cut, article).endswith("بشكل أسرع”.")
+    assert whole_sentence("وكان لافروف دعا واشنطن أمس.", article) == "وكان لافروف دعا واشنطن أمس."  # whole already
+    assert whole_sentence(cut, None) == cut
+
+
+@pytest.mark.parametrize("rendering, names, reason", [
+    ("Lavrov said Raqqa is a coalition target, like Mosul.", ["Raqqa", "Mosul"], None),
+    ("Lavrov said Raqqa is a coalition target.", ["Raqqa", "Mosul"], "names"),  # the comparison left out
+    ("Sergei's words: Lavrov said Raqqa's turn will come, as Mosul's did.", ["Sergei Lavrov", "Raqqa", "Mosul"], None),
+    ("The Saudi Ministry of Defense announced the death of an American trainer.", ["National Guard"], "names"),
+    ("Officials in the U.S. said it.", ["US"], None),  # acronyms are written many ways
+])
+def test_a_rendering_keeps_the_names_it_was_given(rendering, names, reason):
+    assert dropped(rendering, "وقال لافروف", names) == reason
+
+
+def test_a_rendering_keeps_the_sentences_numbers():
+    sentence = "أعلنت النيابة إطلاق سراح ثمانية نشطاء بينهم خمس ناشطات من أصل 17 اعتقلوا الشهر الماضي"
+    assert dropped("Prosecutors released eight of the 17 activists held last month, five of them women.", sentence) is None
+    assert dropped("Prosecutors announced a second round of arrests of five activists.", sentence) == "numbers"
+    assert dropped("It struck forty targets in the past 24 hours.", "قصف أربعين هدفا في الساعات الـ24 الماضية") is None
 
 
 def test_adjectives_of_names_are_not_judged_as_names():

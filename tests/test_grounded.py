@@ -274,6 +274,17 @@ def test_a_rendering_of_a_sentence_whose_quotation_runs_on_is_not_refused_for_it
     assert rendered.refused is None and "“" not in rendered.text
 
 
+@pytest.mark.parametrize("reply, refused", [
+    ("Lavrov said that Raqqa is a target of the coalition, like Mosul.", None),
+    ("Lavrov said that Raqqa is a target of the coalition.", "dropped names"),  # the comparison left out
+])
+def test_a_rendering_keeps_the_names_the_translator_was_given(reply, refused):
+    glossary = Glossary({"الرقة": "Raqqa", "الموصل": "Mosul", "لافروف": "Lavrov"})
+    rendered = render("قال لافروف إن الرقة هدف للتحالف شأنها شأن الموصل.", "en", "What did Lavrov say about Raqqa?",
+                      translator(reply), glossary, aliases)
+    assert rendered.refused == refused
+
+
 def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_put_to_the_model():
     from rag.answer.grounded import Scored, judge
 

@@ -319,3 +319,21 @@ def unfaithful(claim: str, sentence: str, question: str = "",
     if aliases is not None and unwritten_names(claim, around, aliases):
         return "names"
     return None
+
+
+def dropped(rendering: str, sentence: str, names: Iterable[str] = ()) -> str | None:
+    """What a rendering of a whole sentence left out (None when nothing): one of `names` — the Latin names the
+    sentence was given to the translator with (rag.answer.translation.Glossary) — or one of its numbers. A
+    claim may state part of a sentence; a rendering stands for all of it ("Raqqa is a target like Mosul"
+    rendered without Mosul is another statement)."""
+    words = {w.casefold().removesuffix("'s").removesuffix("’s") for w in re.findall(r"[\w'’]+", rendering)}
+    for name in names:  # a word of the name will do ("Lavrov" for Sergei Lavrov); acronyms are written many ways
+        parts = {p.casefold() for p in name.split() if len(p) > 3 or not p.isupper()}
+        if parts and not parts & words:
+            return "names"
+    kept = figures(rendering)
+    known = set(kept.values) | _atoms(rendering)
+    if any(v not in known and round(v / 1_000, 6) not in known and round(v / 1_000_000, 6) not in known
+           for v in figures(sentence).values):
+        return "numbers"
+    return None

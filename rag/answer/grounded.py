@@ -33,7 +33,7 @@ import numpy as np
 from rag.answer.answerability import (CROSS_LANGUAGE_OFFSET, AnswerabilityModel, Candidate, answer_type_match, coverage,
                                question_type)
 from rag.answer.claims import Claim, Evidence
-from rag.answer.facts import unfaithful
+from rag.answer.facts import dropped, unfaithful
 from rag.language import detect_language, lexical_tokens, light_stem, normalize, open_quotes
 from rag.news.questions import attribute
 from rag.retrieval import Expansion, Hit
@@ -198,9 +198,9 @@ class Topic:
             if normalize(token) in SPEECH or normalize(token) in _QUESTION_WORDS or len(token) <= 2:
                 continue
             forms = {light_stem(token)}
-            for alias in expansion.aliases:
-                if token in lexical_tokens(alias.name):
-                    forms |= {light_stem(t) for t in (*lexical_tokens(alias.alias), alias.term, *alias.variants)}
+            for name, arabic in expansion.alias_terms().items():
+                if token in lexical_tokens(name):
+                    forms |= {light_stem(t) for t in arabic}
             if forms & speaker:
                 continue
             hints = {light_stem(t) for t in translate(token)} if translate and token.isascii() and len(forms) == 1 else set()
@@ -323,8 +323,14 @@ def render(sentence: str, language: str, question: str, translator: QuoteTransla
         text = re.sub(r"[\"“”«»]", "", text)
     if not _ends(text) and not _dangling(text):
         text = f"{text}."  # a rendering that lost only its full stop
-    reason = unfaithful(text, sentence, question, aliases)
+    given = [name for name in glossary.names_in(sentence)]
+    reason = unfaithful(text, sentence, question, aliases) or _dropped(text, sentence, given)
     return Rendered(text, sentence, True, refused=reason)
+
+
+def _dropped(text: str, sentence: str, names: list[str]) -> str | None:
+    reason = dropped(text, sentence, names)
+    return f"dropped {reason}" if reason else None
 
 
 def _ends(text: str) -> bool:

@@ -28,9 +28,9 @@ MESSAGES = {
         "fr": "Ce que disent les articles (traduction automatique des phrases citées) :",
     },
     "unrendered": {
-        "en": "The sources say (quoted in their own language: the machine translation changed a name, number, date or negation, so it is not shown):",
-        "ar": "ورد في المصادر (بلغتها الأصلية: غيّرت الترجمة الآلية اسما أو رقما أو تاريخا أو نفيا فلم تُعرض):",
-        "fr": "Les sources indiquent (dans leur langue : la traduction automatique changeait un nom, un nombre, une date ou une négation) :",
+        "en": "The sources say (quoted in their own language: the machine translation changed or left out a name, number, date or negation, so it is not shown):",
+        "ar": "ورد في المصادر (بلغتها الأصلية: غيّرت الترجمة الآلية اسما أو رقما أو تاريخا أو نفيا أو أسقطته فلم تُعرض):",
+        "fr": "Les sources indiquent (dans leur langue : la traduction automatique changeait ou omettait un nom, un nombre, une date ou une négation) :",
     },
     "compare": {
         "en": "How {n} outlets reported it (each in its own words, earliest first):",

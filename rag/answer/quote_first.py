@@ -14,6 +14,7 @@ from rag.answer.engine import Answer, AnswerEngine, Event, _Asking, _best_index,
 from rag.answer.answerability import Candidate
 from rag.answer.grounded import Judging, Topic, accepted, as_claim, judge, render, select, statements
 from rag.answer.messages import message
+from rag.language import open_quotes, whole_sentence
 from rag.models.prompts import load_prompt
 from rag.answer.translation import Glossary
 
@@ -77,13 +78,19 @@ class QuoteFirst:
             yield done(self.engine._abstained(question, standalone, language, sources, timings))
             return
         if not streamed:  # no rendering kept its facts: the sentences themselves, labelled
-            picked = [(c.hit + 1, c.sentence) for group in answered for c in group[:1]]
+            picked = [(c.hit + 1, self._whole(q, c)) for group in answered for c in group[:1]]
             header = "unrendered" if self.engine.translator is not None else "untranslated"
             yield done(self.engine._quotes(question, standalone, language, hits, picked, sources, timings, glossary, claims, header))
             return
         citations = [self.engine._cite_hit(n, hits[n - 1], quotes[n], language, glossary) for n in sorted(quotes)]
         yield done(Answer(question, streamed.strip(), language, False, citations, sources, timings, "generated",
                           standalone, claims))
+
+    def _whole(self, q: _Asking, c: Candidate) -> str:
+        """The candidate's sentence, completed from its article when its passage ends inside a quotation."""
+        if not open_quotes(c.sentence):
+            return c.sentence
+        return whole_sentence(c.sentence, self.engine.retriever.store.article_text(q.result.hits[c.hit].chunk.article_id))
 
     def _quote_claim(self, q: _Asking, group: list[Candidate], seen: Judging, glossary: Glossary,
                      run: _ModelRun) -> Iterator[Event]:
@@ -92,7 +99,8 @@ class QuoteFirst:
         timings = q.timings
         if seen.first_at is not None and timings["first_token_s"] is None:
             timings["first_token_s"] = round(seen.first_at - q.started, 3)  # the model's first judgement
-        rendered = render(group[0].sentence, q.language, q.standalone, self.engine.translator, glossary, self.engine.checker.aliases)
+        whole = [self._whole(q, c) for c in group]  # a quotation the passage's end cut, as the article has it
+        rendered = render(whole[0], q.language, q.standalone, self.engine.translator, glossary, self.engine.checker.aliases)
         if timings["first_token_s"] is None and rendered.machine:
             q.mark("first_token_s")
         if rendered.refused is None and "first_claim_s" not in timings:
@@ -101,8 +109,8 @@ class QuoteFirst:
         run.claims.append(claim)
         if not claim.kept:
             return
-        for c in group:
-            run.quotes.setdefault(c.hit + 1, c.sentence)
+        for c, sentence in zip(group, whole):
+            run.quotes.setdefault(c.hit + 1, sentence)
         if rendered.machine and not run.streamed:  # say first that these are renderings
             run.streamed = message("rendered", q.language) + "\n"
             yield Event("token", run.streamed)

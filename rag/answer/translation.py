@@ -116,6 +116,13 @@ class Glossary:
             i += 1
         return " ".join(out)
 
+    def names_in(self, text: str) -> list[str]:
+        """The Latin names `apply` writes into `text`."""
+        from rag.names.expansion import latin_names
+
+        given = set(latin_names(text))
+        return [n for n in dict.fromkeys(latin_names(self.apply(text))) if n not in given]
+
     def _word(self, word: str, folded: str) -> str:
         core = word.strip(_PUNCTUATION)
         if not core:
