@@ -49,14 +49,14 @@ def update_index(
     With `ray`, the chunks to embed are embedded on a Ray cluster (rag.index.distributed)."""
     from rag.models.embeddings import load_embedder, load_word_encoder
 
-    embed_missing = None
+    embed_elsewhere = None
     if ray is not None:
         from rag.index.distributed import RayEmbedding
 
-        embed_missing = RayEmbedding(settings.embedder, settings.index_dir, ray)
+        embed_elsewhere = RayEmbedding(settings.embedder, settings.index_dir, ray)
     writer = _writer(settings, load_embedder(settings.embedder, settings.threads), load_word_encoder(settings.threads))
     return writer.update(
-        corpus_dir or settings.corpus_dir, rebuild=rebuild, outlets=settings.outlets, progress=progress, embed_missing=embed_missing
+        corpus_dir or settings.corpus_dir, rebuild=rebuild, outlets=settings.outlets, progress=progress, embed_elsewhere=embed_elsewhere
     )
 
 

@@ -52,7 +52,7 @@ class EmbedActor:
 
 
 class RayEmbedding:
-    """`embed_missing(keys, texts)` for `IndexWriter.update`: vectors into the index's cache via Ray."""
+    """`embed_elsewhere(keys, texts)` for `IndexWriter.update`: vectors into the index's cache via Ray."""
 
     def __init__(self, spec: str, index_dir: Path, options: RayOptions) -> None:
         try:

@@ -269,7 +269,7 @@ class VectorSource:
     """
 
     def __init__(self, embedder: Embedder, cache: EmbeddingCache, live: IndexStore | None,
-                 embed_elsewhere: Callable[[list[str], list[str]], None] | None = None) -> None:
+                 embed_elsewhere: Callable[[Sequence[str], Sequence[str]], None] | None = None) -> None:
         self.embedder = embedder
         self.cache = cache
         self.live = live if live is not None and live.manifest.embedder == embedder.id else None
@@ -342,15 +342,15 @@ class IndexWriter:
         rebuild: bool = False,
         outlets: Mapping[str, Sequence[str]] | None = None,
         progress: Progress | None = None,
-        embed_missing: Callable[[Sequence[str], Sequence[str]], None] | None = None,
+        embed_elsewhere: Callable[[Sequence[str], Sequence[str]], None] | None = None,
     ) -> UpdateReport:
         """Make the index match `corpus_dir`: index new/changed articles, drop deleted ones.
 
-        `embed_missing(keys, texts)`, if given, computes the vectors of chunks that are in neither
+        `embed_elsewhere(keys, texts)`, if given, computes the vectors of chunks that are in neither
         the cache nor the index *into the cache* first (the Ray engine); the rest is the same.
         """
         with self._locked():
-            return self._update(UpdatePlanner(corpus_dir, outlets), rebuild, progress, embed_missing)
+            return self._update(UpdatePlanner(corpus_dir, outlets), rebuild, progress, embed_elsewhere)
 
     def remove(self, article_ids: Sequence[str]) -> UpdateReport:
         """Take articles out of the index and keep them out while their files stay in the corpus
@@ -445,7 +445,8 @@ class IndexWriter:
             next_segment=(live.manifest.next_segment if live else 1),
         )
 
-    def _update(self, planner: UpdatePlanner, rebuild: bool, progress: Progress | None, embed_missing) -> UpdateReport:
+    def _update(self, planner: UpdatePlanner, rebuild: bool, progress: Progress | None,
+                embed_elsewhere: Callable[[Sequence[str], Sequence[str]], None] | None) -> UpdateReport:
         live = self._open_live(rebuild)
         catalog = Catalog(self.index_dir / "catalog.sqlite")
         compare = None if rebuild else live
@@ -455,7 +456,7 @@ class IndexWriter:
             report.files_skipped, report.files_read = plan.skipped, len(plan.to_read)
             manifest = self._fresh_manifest(live) if compare is None else copy_manifest(compare.manifest)
             cache = EmbeddingCache(self.index_dir / "embeddings.sqlite")
-            vectors = VectorSource(self.embedder, cache, live, embed_missing)
+            vectors = VectorSource(self.embedder, cache, live, embed_elsewhere)
             assigner = stories.StoryAssigner([SegmentStories(s) for s in compare.segments] if compare is not None else [])
             run = _UpdateRun(manifest, vectors, compare, report, progress, assigner)
             new_refs = run.written
