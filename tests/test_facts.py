@@ -163,9 +163,10 @@ def test_a_sentence_cut_by_its_passage_is_completed_from_its_article():
 @pytest.mark.parametrize("rendering, names, reason", [
     ("Lavrov said Raqqa is a coalition target, like Mosul.", ["Raqqa", "Mosul"], None),
     ("Lavrov said Raqqa is a coalition target.", ["Raqqa", "Mosul"], "names"),  # the comparison left out
-    ("Sergei's words: Lavrov said Raqqa's turn will come, as Mosul's did.", ["Sergei Lavrov", "Raqqa", "Mosul"], None),
-    ("The Saudi Ministry of Defense announced the death of an American trainer.", ["National Guard"], "names"),
+    ("Lavrov said Raqqa's turn will come, as Mosul's did.", ["Sergei Lavrov", "Raqqa", "Mosul"], None),
+    ("Zones of Russian-American influence, Lavrov said.", ["Lavrov", "United States", "American", "Syrian"], None),
     ("Officials in the U.S. said it.", ["US"], None),  # acronyms are written many ways
+    ("The court sentenced Papadopoulos, a former diplomatic adviser, to 14 days.", ["Papadopoulos", "Trump"], "names"),
 ])
 def test_a_rendering_keeps_the_names_it_was_given(rendering, names, reason):
     assert dropped(rendering, "وقال لافروف", names) == reason

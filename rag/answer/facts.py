@@ -326,10 +326,14 @@ def dropped(rendering: str, sentence: str, names: Iterable[str] = ()) -> str | N
     sentence was given to the translator with (rag.answer.translation.Glossary) — or one of its numbers. A
     claim may state part of a sentence; a rendering stands for all of it ("Raqqa is a target like Mosul"
     rendered without Mosul is another statement)."""
-    words = {w.casefold().removesuffix("'s").removesuffix("’s") for w in re.findall(r"[\w'’]+", rendering)}
-    for name in names:  # a word of the name will do ("Lavrov" for Sergei Lavrov); acronyms are written many ways
-        parts = {p.casefold() for p in name.split() if len(p) > 3 or not p.isupper()}
-        if parts and not parts & words:
+    words = [w.casefold() for w in re.findall(r"\w+", rendering)]
+    for name in names:
+        # one-word names only: "United States", "Islamic State" and their like have many renderings (US,
+        # American, IS); and not adjectives ("Syrian", "American") or acronyms. Raqqa's and Raqqa are one.
+        if " " in name or name.lower().endswith((*_ADJECTIVAL, "can")) or (name.isupper() and len(name) <= 3):
+            continue
+        stem = name.casefold()[:5]
+        if not any(w.startswith(stem) for w in words):
             return "names"
     kept = figures(rendering)
     known = set(kept.values) | _atoms(rendering)

@@ -99,34 +99,38 @@ class Glossary:
 
     def apply(self, text: str) -> str:
         """`text` with every known Arabic name replaced by its Latin spelling (clitics kept apart)."""
+        return self._substitute(text)[0]
+
+    def names_in(self, text: str) -> list[str]:
+        """The Latin names `apply` writes into `text`, each once."""
+        return list(dict.fromkeys(self._substitute(text)[1]))
+
+    def _substitute(self, text: str) -> tuple[str, list[str]]:
         words = text.split(" ")
         folded = [normalize(w.strip(_PUNCTUATION)) for w in words]
         keys = [strip_article(f) for f in folded]
         lengths = sorted({len(p) for p in self.phrases}, reverse=True)
         out: list[str] = []
+        names: list[str] = []
         i = 0
         while i < len(words):
             length = next((n for n in lengths if tuple(keys[i : i + n]) in self.phrases), 0)
             if length:  # the longest known multi-word name starting here
                 last = words[i + length - 1]
-                out.append(self.phrases[tuple(keys[i : i + length])] + last[len(last.rstrip(_PUNCTUATION)):])
+                names.append(self.phrases[tuple(keys[i : i + length])])
+                out.append(names[-1] + last[len(last.rstrip(_PUNCTUATION)):])
                 i += length
                 continue
-            out.append(self._word(words[i], folded[i]))
+            word, latin = self._word(words[i], folded[i])
+            out.append(word)
+            names += [latin] if latin else []
             i += 1
-        return " ".join(out)
+        return " ".join(out), names
 
-    def names_in(self, text: str) -> list[str]:
-        """The Latin names `apply` writes into `text`."""
-        from rag.names.expansion import latin_names
-
-        given = set(latin_names(text))
-        return [n for n in dict.fromkeys(latin_names(self.apply(text))) if n not in given]
-
-    def _word(self, word: str, folded: str) -> str:
+    def _word(self, word: str, folded: str) -> tuple[str, str | None]:
         core = word.strip(_PUNCTUATION)
         if not core:
-            return word
+            return word, None
         key = strip_article(folded)
         latin = self.names.get(key)
         if latin is None and len(key) > 3 and key[0] in _CLITICS:  # ولافروف: "and Lavrov"
@@ -137,7 +141,7 @@ class Glossary:
         clitic = ""
         if latin and folded[:1] in _CLITICS and strip_article(folded[1:]) == key:
             clitic = core[0]  # والرقة, بالرقة: keep "and"/"in" for the translator
-        return word.replace(core, f"{clitic} {latin}".strip()) if latin else word
+        return (word.replace(core, f"{clitic} {latin}".strip()), latin) if latin else (word, None)
 
     def _spelled_as_asked(self, folded: str) -> tuple[str, str | None]:
         """A word spelled as one of the question's Latin names (with or without a clitic): (its key, the name)."""
