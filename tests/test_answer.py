@@ -281,3 +281,14 @@ def test_claim_checks_never_ask_a_model_that_is_streaming(sample_store):
     eng.retriever.expanders.append(QueryTranslator(eng.llm))
     answer = eng.ask(RAQQA_EN)  # before the fix: AssertionError from the checker's QueryTranslator call
     assert answer.claims and answer.claims[0].text.startswith("Lavrov said")
+
+
+def test_a_statement_cut_where_its_passage_ends_is_answered_whole(sample_store):
+    index, _ = sample_store
+    store = IndexStore.open(index)
+    sana = next(c for c in store.article_chunks(next(a.id for a in store.list_articles(limit=20)[1] if a.outlet == "SANA"))
+                if "الموصل العراقية.." in c.text)
+    assert "تنسيق خطواتهم" not in sana.text  # the passage ends inside Lavrov's quotation
+    answer = engine(sample_store, None, answers="quotes").ask(RAQQA_AR)
+    assert not answer.abstained and "الموصل العراقية.. ونحن على قناعة" in answer.answer
+    assert "تنسيق خطواتهم في مرحلة مبكرة”" in answer.answer and "تنسيق خطواتهم" in answer.citations[0].quote

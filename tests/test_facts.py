@@ -179,6 +179,22 @@ def test_a_rendering_keeps_the_sentences_numbers():
     assert dropped("It struck forty targets in the past 24 hours.", "قصف أربعين هدفا في الساعات الـ24 الماضية") is None
 
 
+@pytest.mark.parametrize("rendering, sentence, reason", [
+    ("Afghanistan recorded the lowest civilian toll of 2018.", "سجلت أفغانستان أسوأ حصيلة للقتلى المدنيين في 2018", "direction"),
+    ("Afghanistan recorded its worst civilian toll of 2018.", "سجلت أفغانستان أسوأ حصيلة للقتلى المدنيين في 2018", None),
+    ("The highest civilian toll of 2018.", "سجلت أفغانستان أسوأ حصيلة للقتلى المدنيين في 2018", None),  # worst ~ highest
+    ("Prices fell to their lowest level in 2018.", "وارتفعت الأسعار إلى أعلى مستوى في 2018", "direction"),
+    ("Prices rose to their highest level in 2018.", "وارتفعت الأسعار إلى أعلى مستوى في 2018", None),
+    ("Prices reached their highest level in 2018.", "وارتفعت الأسعار في 2018", None),  # a rise allows the highest
+    ("The rising sun of 2018.", "الشمس في 2018", None),  # not a superlative: not read
+    ("The longest river of 2018.", "أطول نهر في 2018", None),  # no opposite in the sentence: not judged
+    ("The smallest river of 2018.", "أكبر نهر في 2018", "direction"),
+    ("He waited more than two hours, less than 2018 minutes.", "انتظر أكثر من ساعتين وأقل من 2018 دقيقة", None),  # quantities
+])
+def test_a_rendering_keeps_which_way_things_went(rendering, sentence, reason):
+    assert dropped(rendering, sentence) == reason
+
+
 def test_adjectives_of_names_are_not_judged_as_names():
     known = {"Islamic": ["اسلاميه"], "Syrian": ["سوري"], "Neymar": ["نيمار"]}
     sentence = "قال لافروف إن الرقة من أهداف التحالف ضد داعش"

@@ -255,6 +255,40 @@ def negated(text: str) -> bool:
     return bool({normalize_arabic(w) for w in _AR_NEGATION} & words)
 
 
+# -- direction: worst is not lowest -----------------------------------------------------------------
+
+_EN_DIRECTION = {  # superlatives only: "rise", "increase", "more" have other senses too often
+    "worse": ("worst",), "better": ("best",),
+    "high": ("highest", "largest", "biggest", "greatest"),
+    "low": ("lowest", "smallest", "fewest"),
+}
+_AR_DIRECTION = {
+    "worse": ("أسوأ", "أسوء"), "better": ("أفضل", "أحسن"),
+    "high": ("أعلى", "أكبر", "الأكثر", "ارتفاع", "ارتفع", "ارتفعت", "يرتفع", "ترتفع", "زيادة", "زاد", "زادت", "تزايد"),
+    "low": ("أدنى", "أقل", "الأقل", "أصغر", "انخفاض", "انخفض", "انخفضت", "ينخفض", "تنخفض", "تراجع", "تراجعت", "نقص"),
+}
+_DIRECTION_WORDS = {**{w: d for d, ws in _EN_DIRECTION.items() for w in ws},
+                    **{normalize_arabic(w): d for d, ws in _AR_DIRECTION.items() for w in ws}}
+# a rendering's direction against the sentence's: "the lowest" where the sentence has only أسوأ (the worst) or
+# أعلى (the highest). Without an opposite in the sentence nothing is judged: Arabic has many more superlatives
+# (أطول، أوسع، أهم …) than are listed, and "the largest" may render any of them.
+_OPPOSITE = {"low": {"high", "worse"}, "high": {"low", "better"}, "worse": {"better", "low"}, "better": {"worse"}}
+
+
+def directions(text: str) -> set[str]:
+    """Which way the text ranks something: worse / better / high / low (English superlatives; in Arabic also
+    rise-or-fall words, which only ever allow a rendering's)."""
+    words = re.findall(r"\w+", normalize_arabic(text).lower())
+    return {_DIRECTION_WORDS[w] for w in (*words, *(w[1:] for w in words if w[:1] in "وف" and len(w) > 3))
+            if w in _DIRECTION_WORDS}
+
+
+def turned(rendering: str, sentence: str) -> bool:
+    """The rendering says the other way from the sentence ("the lowest" for أسوأ, the worst)."""
+    said = directions(sentence)
+    return any(d not in said and _OPPOSITE[d] & said for d in directions(rendering))
+
+
 # -- names ---------------------------------------------------------------------------------------
 
 _ADJECTIVAL = ("ic", "ian", "ese", "ish")
@@ -335,6 +369,8 @@ def dropped(rendering: str, sentence: str, names: Iterable[str] = ()) -> str | N
         stem = name.casefold()[:5]
         if not any(w.startswith(stem) for w in words):
             return "names"
+    if turned(rendering, sentence):
+        return "direction"
     kept = figures(rendering)
     known = set(kept.values) | _atoms(rendering)
     if any(v not in known and round(v / 1_000, 6) not in known and round(v / 1_000_000, 6) not in known

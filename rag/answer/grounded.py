@@ -330,7 +330,7 @@ def render(sentence: str, language: str, question: str, translator: QuoteTransla
 
 def _dropped(text: str, sentence: str, names: list[str]) -> str | None:
     reason = dropped(text, sentence, names)
-    return f"dropped {reason}" if reason else None
+    return {"names": "dropped names", "numbers": "dropped numbers"}.get(reason, reason) if reason else None
 
 
 def _ends(text: str) -> bool:
