@@ -181,6 +181,10 @@ def test_glossary_replaces_a_multi_word_name_once():
     glossary = Glossary({"سيرغي لافروف": "Sergei Lavrov", "واشنطن": "Washington"})
     assert glossary.apply("قال سيرغي لافروف، إن واشنطن") == "قال Sergei Lavrov، إن Washington"
     assert glossary.apply("قال لافروف") == "قال لافروف"  # one word of the name alone is not the name
+    # a phrase keeps its "and" as a word does (it was dropped: "between Russia United States")
+    us = Glossary({"الولايات المتحدة": "United States"})
+    assert us.apply("بين روسيا والولايات المتحدة.") == "بين روسيا و United States."
+    assert us.apply("مع الولايات المتحدة") == "مع United States" and us.names_in("والولايات المتحدة") == ["United States"]
 
 
 def test_glossary_does_not_put_a_curated_name_on_every_word_of_it():

@@ -118,7 +118,9 @@ class Glossary:
             if length:  # the longest known multi-word name starting here
                 last = words[i + length - 1]
                 names.append(self.phrases[tuple(keys[i : i + length])])
-                out.append(names[-1] + last[len(last.rstrip(_PUNCTUATION)):])
+                first = words[i].lstrip(_PUNCTUATION)
+                clitic = first[0] if folded[i][:1] in _CLITICS and strip_article(folded[i][1:]) == keys[i] else ""
+                out.append(f"{clitic} {names[-1]}".strip() + last[len(last.rstrip(_PUNCTUATION)):])
                 i += length
                 continue
             word, latin = self._word(words[i], folded[i])
