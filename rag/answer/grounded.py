@@ -193,12 +193,13 @@ class Topic:
         text = normalize(question)
         about = _ABOUT.search(text)
         speaker = {light_stem(t) for t in speaker_terms}
+        aliases = expansion.alias_terms()
         terms = []
         for token in lexical_tokens(about[1] if about else text):
             if normalize(token) in SPEECH or normalize(token) in _QUESTION_WORDS or len(token) <= 2:
                 continue
             forms = {light_stem(token)}
-            for name, arabic in expansion.alias_terms().items():
+            for name, arabic in aliases.items():
                 if token in lexical_tokens(name):
                     forms |= {light_stem(t) for t in arabic}
             if forms & speaker:
@@ -323,8 +324,7 @@ def render(sentence: str, language: str, question: str, translator: QuoteTransla
         text = re.sub(r"[\"“”«»]", "", text)
     if not _ends(text) and not _dangling(text):
         text = f"{text}."  # a rendering that lost only its full stop
-    given = [name for name in glossary.names_in(sentence)]
-    reason = unfaithful(text, sentence, question, aliases) or _dropped(text, sentence, given)
+    reason = unfaithful(text, sentence, question, aliases) or _dropped(text, sentence, glossary.names_in(sentence))
     return Rendered(text, sentence, True, refused=reason)
 
 

@@ -340,9 +340,9 @@ class NameExpander:
         aliases = AliasIndex.of(store)
         if self.word_encoder is None or aliases.matrix is None or aliases.word_encoder_id != self.word_encoder.id:
             return []
-        similarities = aliases.matrix @ aliases.word_vectors(self.word_encoder, [word], self.vector_cache)[0]
-        top = np.argsort(-similarities)[:k]
-        return [aliases.vector_terms[i] for i in top if similarities[i] >= WORD_TRANSLATION_FLOOR]
+        vector = aliases.word_vectors(self.word_encoder, [word], self.vector_cache)[0]
+        nearest = aliases.translation_candidates(vector, limit=k)
+        return [t for t in nearest if float(aliases.matrix[aliases.vector_row[t]] @ vector) >= WORD_TRANSLATION_FLOOR]
 
     def match(self, name: str, store: IndexStore, k: int = 3) -> list[AliasMatch]:
         """The best Arabic forms for one Latin name, best first (curated ones first of all)."""
