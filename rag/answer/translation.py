@@ -115,18 +115,23 @@ class Glossary:
         i = 0
         while i < len(words):
             length = next((n for n in lengths if tuple(keys[i : i + n]) in self.phrases), 0)
-            if length:  # the longest known multi-word name starting here
-                last = words[i + length - 1]
-                names.append(self.phrases[tuple(keys[i : i + length])])
-                first = words[i].lstrip(_PUNCTUATION)
-                clitic = first[0] if folded[i][:1] in _CLITICS and strip_article(folded[i][1:]) == keys[i] else ""
-                out.append(f"{clitic} {names[-1]}".strip() + last[len(last.rstrip(_PUNCTUATION)):])
-                i += length
-                continue
-            word, latin = self._word(words[i], folded[i])
-            out.append(word)
-            names += [latin] if latin else []
-            i += 1
+            latin = self.phrases[tuple(keys[i : i + length])] if length else None
+            if not latin:
+                word, latin = self._word(words[i], folded[i])
+                if not latin and i and _is_place_cue(folded[i - 1]):  # a city the glossary does not know
+                    length, latin = _place(words, keys, i)
+                if not length:
+                    out.append(word)
+                    names += [latin] if latin else []
+                    i += 1
+                    continue
+            # a multi-word name (the longest known one starting here) or a city after its cue
+            last = words[i + length - 1]
+            names.append(latin)
+            first = words[i].lstrip(_PUNCTUATION)
+            clitic = first[0] if folded[i][:1] in _CLITICS and strip_article(folded[i][1:]) == keys[i] else ""
+            out.append(f"{clitic} {latin}".strip() + last[len(last.rstrip(_PUNCTUATION)):])
+            i += length
         return " ".join(out), names
 
     def _word(self, word: str, folded: str) -> tuple[str, str | None]:
@@ -158,6 +163,32 @@ class Glossary:
             if latin and _same_ends(latin, form):
                 return form, latin
         return folded, None
+
+
+#: words after which a city's name follows ("the city of", "the province of", "the capital" …): only there does
+#: a word become a city by its spelling (rag.names.gazetteer.place_name), because many places are also words
+#: (مشهد "scene" / Mashhad, صور "pictures" / Tyre). Written without the article ("المدينة الجديدة" is "the new
+#: city", not El Jadida), except "the capital", which stands beside its name.
+_PLACE_CUES = frozenset(normalize(w) for w in "مدينة مدينتي محافظة بلدة قرية عاصمة العاصمة".split())
+
+
+def _is_place_cue(folded: str) -> bool:
+    forms = {folded, "ال" + folded[2:] if folded.startswith("لل") else folded}  # للعاصمة
+    for _ in range(2):  # بمدينة, وبمدينة, والعاصمة
+        folded = folded[1:] if folded[:1] in _CLITICS else folded
+        forms.add(folded)
+    return not forms.isdisjoint(_PLACE_CUES)
+
+
+def _place(words: list[str], keys: list[str], i: int) -> tuple[int, str | None]:
+    """(how many words, the Latin name) of the city named at `words[i]` (two words or one), or (0, None)."""
+    from rag.names.gazetteer import place_name
+
+    for length in (2, 1):
+        name = " ".join(w.strip(_PUNCTUATION) for w in words[i : i + length])
+        if i + length <= len(keys) and len(keys[i]) >= 3 and (latin := place_name(name)):
+            return length, latin
+    return 0, None
 
 
 def _same_ends(latin: str, arabic: str) -> bool:
