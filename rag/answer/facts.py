@@ -371,9 +371,6 @@ def dropped(rendering: str, sentence: str, names: Iterable[str] = ()) -> str | N
             return "names"
     if turned(rendering, sentence):
         return "direction"
-    kept = figures(rendering)
-    known = set(kept.values) | _atoms(rendering)
-    if any(v not in known and round(v / 1_000, 6) not in known and round(v / 1_000_000, 6) not in known
-           for v in figures(sentence).values):
+    if missing_numbers(sentence, rendering):  # the sentence's numbers ("dozens" too) that the rendering does not state
         return "numbers"
     return None

@@ -165,7 +165,6 @@ def _copies(a: set[str], b: set[str]) -> bool:
 
 # "what did X say about Y": Y follows the first of these (after rag.language.normalize)
 _ABOUT = re.compile(r"(?:^|\s)(?:about|regarding|concerning|on|over|عن|حول|بشان|ازاء|تجاه)\s+(.+)$")
-_ARABIC = re.compile(r"[\u0600-\u06ff]")
 _QUESTION_WORDS = {normalize(w) for w in ("ماذا", "بماذا", "الذي", "التي", "شأن", "بشأن", "حول", "إزاء", "تجاه")}
 
 
@@ -216,7 +215,7 @@ class Topic:
     def missing(self, text: str) -> tuple[list[TopicTerm], list[TopicTerm]]:
         """The topic's terms `text` does not name: those it could (a spelling in its script) and those it
         cannot be checked for (an English word without an Arabic alias, against an Arabic sentence)."""
-        words, arabic = _loose_words(text), bool(_ARABIC.search(text))
+        words, arabic = _loose_words(text), detect_language(text) == "ar"
         absent = [t for t in self.terms if not _loose(t.forms | t.hints) & words]
         checkable = [t for t in absent if any(not f.isascii() if arabic else f.isascii() for f in t.forms)]
         return checkable, [t for t in absent if t not in checkable]

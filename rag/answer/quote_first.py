@@ -65,8 +65,9 @@ class QuoteFirst:
         glossary = Glossary.for_question(expansion, self.engine.curated, standalone)
         run, answered = _ModelRun(), []
         for group in groups:
-            answered.append(group)
-            yield from self._quote_claim(q, group, seen, glossary, run)
+            whole = [self._whole(q, c) for c in group]  # a quotation the passage's end cut, as the article has it
+            answered.append((group, whole))
+            yield from self._quote_claim(q, group, whole, seen, glossary, run)
         claims, quotes, streamed = run.claims, run.quotes, run.streamed
         if seen.first_at is not None and timings["first_token_s"] is None:
             timings["first_token_s"] = round(seen.first_at - started, 3)
@@ -78,7 +79,7 @@ class QuoteFirst:
             yield done(self.engine._abstained(question, standalone, language, sources, timings))
             return
         if not streamed:  # no rendering kept its facts: the sentences themselves, labelled
-            picked = [(c.hit + 1, self._whole(q, c)) for group in answered for c in group[:1]]
+            picked = [(group[0].hit + 1, whole[0]) for group, whole in answered]
             header = "unrendered" if self.engine.translator is not None else "untranslated"
             yield done(self.engine._quotes(question, standalone, language, hits, picked, sources, timings, glossary, claims, header))
             return
@@ -92,14 +93,13 @@ class QuoteFirst:
             return c.sentence
         return whole_sentence(c.sentence, self.engine.retriever.store.article_text(q.result.hits[c.hit].chunk.article_id))
 
-    def _quote_claim(self, q: _Asking, group: list[Candidate], seen: Judging, glossary: Glossary,
+    def _quote_claim(self, q: _Asking, group: list[Candidate], whole: list[str], seen: Judging, glossary: Glossary,
                      run: _ModelRun) -> Iterator[Event]:
         """One accepted sentence (and its copies) as a claim: rendered in the asker's language, shown when
         its facts survive (rag.answer.facts), timed (the model's first judgement, the first claim shown)."""
         timings = q.timings
         if seen.first_at is not None and timings["first_token_s"] is None:
             timings["first_token_s"] = round(seen.first_at - q.started, 3)  # the model's first judgement
-        whole = [self._whole(q, c) for c in group]  # a quotation the passage's end cut, as the article has it
         rendered = render(whole[0], q.language, q.standalone, self.engine.translator, glossary, self.engine.checker.aliases)
         if timings["first_token_s"] is None and rendered.machine:
             q.mark("first_token_s")
