@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rag.article import ARTICLE_COLUMNS, ARTICLE_SCHEMA, STORAGE_COLUMNS, ArticleFields, ArticleMeta
-from rag.index.sql import named_rows, named_where_in, where_in
+from rag.index.sql import marks, named_rows, named_where_in, where_in
 
 ROW_SHIFT = 32
 
@@ -185,7 +185,7 @@ def _article_filter(outlets: Sequence[str] | None, since: str | None, until: str
     clauses: list[str] = []
     params: list[Any] = []
     if outlets is not None:
-        clauses.append(f"outlet IN ({','.join('?' * len(outlets))})")
+        clauses.append(f"outlet IN ({marks(len(outlets))})")  # a handful of outlets: one statement, no batches
         params.extend(outlets)
     for clause, value in (("date >= ?", since), ("date <= ?", until + "\uffff" if until else None), ("lang = ?", lang)):
         if value:

@@ -10,12 +10,17 @@ from typing import Any
 BATCH = 500
 
 
+def marks(n: int) -> str:
+    """The parameter marks of an IN list of `n` values: `?,?,?`."""
+    return ",".join("?" * n)
+
+
 def where_in(db: sqlite3.Connection, sql: str, values: Sequence[Any]) -> Iterator[tuple]:
     """The rows of `sql`, whose `{marks}` is where the IN list goes, for every value (each once)."""
     unique = list(dict.fromkeys(values))
     for start in range(0, len(unique), BATCH):
         part = unique[start : start + BATCH]
-        yield from db.execute(sql.format(marks=",".join("?" * len(part))), part)
+        yield from db.execute(sql.format(marks=marks(len(part))), part)
 
 
 def named_rows(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
