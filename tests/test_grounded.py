@@ -94,6 +94,39 @@ def test_what_x_said_comes_in_the_order_it_was_said():
     assert [g[0].sentence[:8] for g in groups] == ["وأكد لاف", "وقال لاف"]
 
 
+def test_a_sentence_with_a_speaker_of_its_own_is_not_the_asked_speakers_statement():
+    # seen on the sample: "What did Kerry say about Aleppo?" answered with Lavrov's words, because the sentence
+    # before them named Kerry ("Lavrov and Kerry agreed …")
+    from rag.answer.grounded import statements
+
+    previous = "وأشارت الخارجية الروسية إلى أن لافروف و كيري اتفقا على مواصلة التعاون."
+    scored = SimpleNamespace(kind="said", candidates=[
+        candidate(0, 1, "لافروف: واشنطن ترفض فرز من تسميهم “معارضين معتدلين” في حلب.", 0.9, previous),
+        candidate(0, 2, "وأضاف أن الحل في “حلب” لن يكون عسكريا.", 0.8, "وقال كيري إن الوضع صعب."),
+        candidate(0, 3, "وقال الوزير الأمريكي إن “حلب” تحتاج هدنة.", 0.8, "وقال كيري في جنيف إن الوضع صعب."),
+        candidate(0, 4, "وذكرت الوكالة أن “حلب” تحت الحصار.", 0.8, "وقال كيري إن الوضع صعب."),
+    ])
+    said = statements(scored, ["كيري"], Topic.of("ماذا قال كيري عن حلب؟", Expansion(), ["كيري"]))
+    assert [c.index for c in said] == [2, 3]  # his own continued words and the title that names him; not the
+    # headline's "Lavrov:" nor the agency's report
+
+
+@pytest.mark.parametrize("sentence, another", [
+    ("لافروف: واشنطن ترفض فرز المعارضين", True),
+    ("وأكد سيرغي لافروف أن هناك قنوات اتصال", True),
+    ("وبحسب رويترز فإن الاجتماع انتهى", True),
+    ("وأضاف أن بلاده تهدف إلى حلول سياسية", False),
+    ("وقال: “أنقرة وموسكو متفقتان”", False),
+    ("وقال الوزير الروسي إن الرقة هدف", False),
+    ("وقال كيري إن الوضع صعب", False),  # the asked speaker himself
+    ("Lavrov said the talks went well.", False),  # not Arabic word order: not judged
+])
+def test_a_sentence_names_another_speaker(sentence, another):
+    from rag.news.questions import names_another_speaker
+
+    assert names_another_speaker(sentence, ["كيري"]) is another
+
+
 RAQQA = Expansion(aliases=[AliasMatch(name="Raqqa", alias="الرقة", term="رقه", score=1.0, skeleton=1.0,
                                       embedding=1.0, freq=10)])
 

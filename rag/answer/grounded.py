@@ -35,7 +35,7 @@ from rag.answer.answerability import (CROSS_LANGUAGE_OFFSET, AnswerabilityModel,
 from rag.answer.claims import Claim, Evidence
 from rag.answer.facts import dropped, unfaithful
 from rag.language import detect_language, lexical_tokens, light_stem, normalize, open_quotes
-from rag.news.questions import attribute
+from rag.news.questions import attribute, names_another_speaker
 from rag.retrieval import Expansion, Hit
 from rag.answer.translation import Glossary, QuoteTranslator
 
@@ -236,11 +236,13 @@ def _loose_words(text: str) -> set[str]:
 
 def statements(scored: Scored, speaker_terms: Sequence[str], topic: Topic) -> list[Candidate]:
     """For "what did X say about Y": the sentences that give X's words (quoted or reported, X named in
-    them or in the sentence before) and name Y (a term of the question besides X and the verb)."""
+    them or in the sentence before, unless the sentence gives a speaker of its own) and name Y (a term of the
+    question besides X and the verb)."""
     if not speaker_terms or scored.kind != "said":
         return []
     return [c for c in scored.candidates
             if attribute(f"{c.previous} {c.sentence}", list(speaker_terms)).quote_type in ("direct", "reported")
+            and not names_another_speaker(c.sentence, list(speaker_terms))
             and topic.named(f"{c.previous} {c.sentence}")]
 
 

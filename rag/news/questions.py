@@ -130,6 +130,36 @@ def attribute(text: str, speaker_terms: list[str]) -> Attribution:
     return best
 
 
+# after a speech verb, words that leave its subject to the sentence before ("وأضاف أن …"), and titles that may
+# name the same speaker another way ("وقال الوزير …")
+_NO_SUBJECT = {normalize(w) for w in ("أن", "إن", "أنه", "إنه", "أنها", "إنها", "بأن", "بأنه", "بأنها", "انهم", "أنهم")}
+_TITLES = {normalize(w) for w in ("الوزير", "وزير", "الرئيس", "رئيس", "المتحدث", "الناطق", "السفير", "المسؤول",
+                                  "الدبلوماسي", "نظيره", "الأمين", "المبعوث")}
+_HEADLINE = re.compile(r"^\s*[^\s:]+(?:\s+[^\s:]+)?\s*:")  # "لافروف: واشنطن ترفض …"
+_MARKS = "\"'“”«»„:.,،؛"
+
+
+def names_another_speaker(sentence: str, speaker_terms: list[str]) -> bool:
+    """An Arabic sentence that gives its own speaker, not the asked one: a headline's "Name: …", or a speech verb
+    with a subject of its own ("وأشارت الخارجية …", "وفقا لرويترز"), and the asked speaker not named in it.
+    A verb without a subject of its own ("وأضاف أن …", "وقال: «…»") or with a title ("وقال الوزير …") may
+    continue the speaker of the sentence before."""
+    if set(speaker_terms) & set(lexical_tokens(sentence)) or not re.search("[\u0600-\u06ff]", sentence):
+        return False
+    text = normalize(sentence)
+    headline = _HEADLINE.match(text)
+    if headline and not any(_strip_waw(w) in _SPEECH for w in headline[0].strip(" :").split()):
+        return True
+    tokens = text.split()
+    for verb, following in zip(tokens, tokens[1:]):
+        if verb.endswith(":") or following[:1] in _MARKS or _strip_waw(verb.strip(_MARKS)) not in _SPEECH:
+            continue
+        subject = following.strip(_MARKS)
+        if subject not in _NO_SUBJECT and subject not in _TITLES:
+            return True
+    return False
+
+
 def _strip_waw(word: str) -> str:
     return word[1:] if word.startswith(("و", "ف")) and len(word) > 3 and word[1:] in _SPEECH else word
 
