@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rag.answer.claims import CLAIM_PATTERN, ClaimReader, claims_schema
-from rag.answer.facts import cut_reason, dropped, figures, missing_numbers, months, negated, unfaithful, unwritten_names
+from rag.answer.facts import cut_reason, dropped, figures, missing_numbers, months, negated, unfaithful, unwritten_names, with_digits
 
 
 @pytest.mark.parametrize("claim", [
@@ -210,3 +210,19 @@ def test_a_half_after_a_number_is_read_in_both_languages():
     assert missing_numbers("He had worked there for 3.5 years.", "عمل لمدة ثلاث سنوات ونصف") == []
     assert missing_numbers("He had worked there for 4.5 years.", "عمل لمدة ثلاث سنوات ونصف") == [4.5]
     assert 2.5 in figures("اثنان ونصف").values
+
+
+@pytest.mark.parametrize("sentence, given", [
+    ("أطلق سراح ثمانية نشطاء بينهم خمس ناشطات من أصل 17", "أطلق سراح 8 نشطاء بينهم 5 ناشطات من أصل 17"),
+    ('قصف أربعين "هدفا إرهابيا" في سوريا', 'قصف 40 "هدفا إرهابيا" في سوريا'),
+    ("قتل جندي وثلاثة أطفال", "قتل جندي و3 أطفال"),  # the clitic stays
+    ("قتل خمسة وعشرين شخصا", "قتل خمسة وعشرين شخصا"),  # a composition is left to the model
+    ("وصل ثلاثة آلاف جندي", "وصل ثلاثة آلاف جندي"),  # so is a number with its scale
+    ("الرقة هي أحد أهداف التحالف", "الرقة هي أحد أهداف التحالف"),  # "one of", not 1
+    ("في الحادي عشر من سبتمبر", "في الحادي عشر من سبتمبر"),  # an ordinal
+    ("قال الثلاثة الكبار", "قال الثلاثة الكبار"),  # with the article: "the three"
+])
+def test_a_renderer_is_given_number_words_as_digits(sentence, given):
+    # the issue: "four" in a claim where the passage says أربعين (40); a small model copies digits
+    assert with_digits(sentence) == given
+    assert figures(with_digits(sentence)).values == figures(sentence).values

@@ -189,6 +189,14 @@ def aliases(name):
     return {"Lavrov": ["لافروف"]}.get(name, [])
 
 
+def test_the_translator_is_given_numbers_in_digits_and_names_in_latin():
+    given = []
+    quote = QuoteTranslator(Renders(responses=["unused"]))
+    quote.chain = SimpleNamespace(invoke=lambda values, **_: given.append(values["text"]) or "Lavrov said 40 experts met.")
+    quote.translate("وقال لافروف إن أربعين خبيرا اجتمعوا", "en", Glossary({"لافروف": "Lavrov"}))
+    assert given == ["وقال Lavrov إن 40 خبيرا اجتمعوا"]
+
+
 def test_a_sentence_in_the_askers_language_is_the_claim_itself():
     rendered = render(SENTENCE, "ar", "ماذا قال لافروف؟", None, Glossary(), aliases)
     assert rendered.text == SENTENCE + "." and not rendered.machine and rendered.refused is None

@@ -202,6 +202,45 @@ def _atoms(text: str) -> set[float]:
     return found
 
 
+def with_digits(text: str) -> str:
+    """`text` with each Arabic number word that stands alone (3 to 90: ثمانية، أربعين) written in digits, its
+    clitic kept (وثلاثة → و3) — what a renderer is given, because a small model translates number words
+    wrongly (أربعين → "four", ثمانية → "five") but copies digits. Compositions (خمسة وعشرين), numbers beside
+    digits or scale words (ثلاثة آلاف), one and two (duals, "one of"), ten (الحادي عشر is an ordinal) and
+    words with the article are left as written."""
+    words = text.split(" ")
+    values = [_alone(w) for w in words]
+    out = []
+    for i, (word, value) in enumerate(zip(words, values)):
+        beside = [w for w in (words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else "")]
+        if value is None or any(_numeric(w) for w in beside):
+            out.append(word)
+            continue
+        core = word.strip(_CLOSERS + _END + "\"'«“(,،؛:")
+        clitic = core[0] if normalize_arabic(core)[:1] in "وبل" and _word_value(core[1:]) is not None else ""
+        out.append(word.replace(core, f"{clitic}{int(value)}"))
+    return " ".join(out)
+
+
+def _alone(word: str) -> float | None:
+    """The value of an Arabic unit or tens word from 3 to 90 written without the article (None otherwise)."""
+    core = normalize_arabic(word.strip(_CLOSERS + _END + "\"'«“(,،؛:"))
+    if not core or core.isascii() or core.startswith(("ال", "وال", "بال", "لل")):
+        return None
+    value = _word_value(core)
+    if value is None or value[1] not in ("unit", "tens") or value[0] < 3 or value[0] == 10:
+        return None
+    return value[0]
+
+
+def _numeric(word: str) -> bool:
+    """A word that makes a number with its neighbour: digits, a number word, a scale, "and" + a number word."""
+    core = word.strip(_CLOSERS + _END + "\"'«“(,،؛:")
+    folded = normalize_arabic(core)
+    return bool(core) and (core[0].isdigit() or _word_value(core) is not None or folded in _PLURAL_SCALES
+                           or folded in _VAGUE)
+
+
 def missing_numbers(claim: str, sentence: str, allowed: Iterable[float] = ()) -> list[float]:
     """Numbers the claim states that the sentence does not (numbers in `allowed`, e.g. the question's, pass)."""
     said = figures(sentence)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 
+from rag.answer.facts import with_digits
 from rag.language import detect_language, is_arabic_word, lexical_tokens, normalize, strip_article
 from rag.models.prompts import load_prompt
 
@@ -218,7 +219,7 @@ class QuoteTranslator:
     def translate(self, text: str, target: str, glossary: Glossary | None = None) -> Translation | None:
         if target == "und" or detect_language(text) == target:
             return None
-        source = glossary.apply(text) if glossary else text
+        source = with_digits(glossary.apply(text) if glossary else text)  # names and numbers it must not guess
         key = (source, target)
         with self._lock:
             cached = self._cache.get(key)
