@@ -70,9 +70,16 @@ def test_the_reader_keeps_a_quotation_inside_a_claim(escaped):
     ("1.15 billion dinars", 1_150_000_000), ("مليار و150 مليون دينار", 1_150_000_000),
     ("10,8 مليار دولار", 10_800_000_000), ("$10.8 billion", 10_800_000_000), ("ثلاثة وعشرون قتيلا", 23),
     ("forty-five", 45), ("two hundred and fifty", 250), ("10 آلاف", 10_000), ("١٤٨ موظفا", 148),
+    ("خمس عشرة طلقة", 15), ("أحد عشر لاعبا", 11), ("اثنا عشر شهرا", 12),  # the teens: a unit and ten
 ])
 def test_numbers_in_digits_and_words(text, value):
     assert value in figures(text).values
+
+
+def test_an_arabic_teen_is_one_number():
+    # "خمس عشرة" had been read as 5 and 10: a rendering saying 15 was refused for a number the sentence lacks
+    assert figures("سمعوا نحو خمس عشرة إلى عشرين طلقة").values == {15, 20}
+    assert missing_numbers("They heard 15 to 20 shots.", "سمعوا نحو خمس عشرة إلى عشرين طلقة") == []
 
 
 def test_years_are_not_joined_and_one_or_two_in_words_are_not_counts():

@@ -63,7 +63,8 @@ _EN_UNITS = {w: i for i, w in enumerate(
 _EN_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
 _EN_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "dozen": 12}
 _AR_UNITS = {
-    "واحد": 1, "واحده": 1, "اثنان": 2, "اثنين": 2, "اثنتان": 2, "اثنتين": 2, "ثلاث": 3, "ثلاثه": 3, "اربع": 4,
+    "واحد": 1, "واحده": 1, "احد": 1, "احدي": 1, "اثنان": 2, "اثنين": 2, "اثنتان": 2, "اثنتين": 2, "اثنا": 2, "اثني": 2,
+    "اثنتا": 2, "اثنتي": 2, "ثلاث": 3, "ثلاثه": 3, "اربع": 4,
     "اربعه": 4, "خمس": 5, "خمسه": 5, "ست": 6, "سته": 6, "سبع": 7, "سبعه": 7, "ثماني": 8, "ثمانيه": 8, "ثمان": 8,
     "تسع": 9, "تسعه": 9, "عشر": 10, "عشره": 10,
 }
@@ -172,6 +173,7 @@ def figures(text: str) -> Figures:
             (state["last"] == "scale" and value < state["scale"])
             or (state["last"] == "tens" and kind == "unit" and value < 10)
             or (state["last"] == "unit" and kind == "tens" and state["and"])
+            or (state["last"] == "unit" and value == 10 and state["current"] < 10 and not lower.isascii())  # خمس عشرة: 15
         )
         if not joins:
             flush()
