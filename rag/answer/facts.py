@@ -205,39 +205,56 @@ def _atoms(text: str) -> set[float]:
 
 
 def with_digits(text: str) -> str:
-    """`text` with each Arabic number word that stands alone (3 to 90: ثمانية، أربعين) written in digits, its
-    clitic kept (وثلاثة → و3) — what a renderer is given, because a small model translates number words
-    wrongly (أربعين → "four", ثمانية → "five") but copies digits. Compositions (خمسة وعشرين), numbers beside
-    digits or scale words (ثلاثة آلاف), one and two (duals, "one of"), ten (الحادي عشر is an ordinal) and
-    words with the article are left as written."""
+    """`text` with each Arabic number from 3 to 99 written in words in digits — a word alone (ثمانية → 8,
+    أربعين → 40) or a teen or composition (خمس عشرة → 15, خمسة وعشرين → 25) — its clitic kept (وثلاثة → و3):
+    what a renderer is given, because a small model translates number words wrongly (أربعين → "four",
+    ثمانية → "five") but copies digits. Numbers beside digits or scale words (ثلاثة آلاف), one and two (duals,
+    أحد "one of"), ten alone (الحادي عشر is an ordinal) and words with the article are left as written."""
     words = text.split(" ")
-    values = [_alone(w) for w in words]
-    out = []
-    for i, (word, value) in enumerate(zip(words, values)):
-        beside = [w for w in (words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else "")]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        run = 0
+        while i + run < len(words) and run < 3 and _number_word(words[i + run]):
+            run += 1
+        value = _run_value(words[i : i + run]) if run else None
+        beside = (words[i - 1] if i else "", words[i + run] if i + run < len(words) else "")
         if value is None or any(_numeric(w) for w in beside):
-            out.append(word)
+            out.extend(words[i : i + max(run, 1)])
+            i += max(run, 1)
             continue
-        core = word.strip(_CLOSERS + _END + "\"'«“(,،؛:")
-        clitic = core[0] if normalize_arabic(core)[:1] in "وبل" and _word_value(core[1:]) is not None else ""
-        out.append(word.replace(core, f"{clitic}{int(value)}"))
+        head, tail = words[i], words[i + run - 1]  # punctuation before the first word and after the last stays
+        first, last = _core(head), _core(tail)
+        clitic = first[0] if normalize_arabic(first)[:1] in "وبل" and _word_value(first[1:]) is not None else ""
+        out.append(head[: head.index(first)] + f"{clitic}{int(value)}" + tail[tail.rindex(last) + len(last) :])
+        i += run
     return " ".join(out)
 
 
-def _alone(word: str) -> float | None:
-    """The value of an Arabic unit or tens word from 3 to 90 written without the article (None otherwise)."""
-    core = normalize_arabic(word.strip(_CLOSERS + _END + "\"'«“(,،؛:"))
+def _core(word: str) -> str:
+    return word.strip(_CLOSERS + _END + "\"'«“(,،؛:")
+
+
+def _number_word(word: str) -> bool:
+    """An Arabic unit or tens word written without the article (ثلاثة, وعشرين; not الثلاثة)."""
+    core = normalize_arabic(_core(word))
     if not core or core.isascii() or core.startswith(("ال", "وال", "بال", "لل")):
-        return None
+        return False
     value = _word_value(core)
-    if value is None or value[1] not in ("unit", "tens") or value[0] < 3 or value[0] == 10:
+    return value is not None and value[1] in ("unit", "tens")
+
+
+def _run_value(run: list[str]) -> float | None:
+    """The one number 3–99 that a run of number words states (None for one, two, ten alone, or no single number)."""
+    values = figures(" ".join(_core(w) for w in run)).values
+    if len(values) != 1 or not 3 <= (value := next(iter(values))) <= 99 or (len(run) == 1 and value == 10):
         return None
-    return value[0]
+    return value
 
 
 def _numeric(word: str) -> bool:
-    """A word that makes a number with its neighbour: digits, a number word, a scale, "and" + a number word."""
-    core = word.strip(_CLOSERS + _END + "\"'«“(,،؛:")
+    """A word that makes a number with its neighbour: digits, a number word, a scale, a vague quantity."""
+    core = _core(word)
     folded = normalize_arabic(core)
     return bool(core) and (core[0].isdigit() or _word_value(core) is not None or folded in _PLURAL_SCALES
                            or folded in _VAGUE)
