@@ -71,9 +71,16 @@ def test_the_reader_keeps_a_quotation_inside_a_claim(escaped):
     ("10,8 مليار دولار", 10_800_000_000), ("$10.8 billion", 10_800_000_000), ("ثلاثة وعشرون قتيلا", 23),
     ("forty-five", 45), ("two hundred and fifty", 250), ("10 آلاف", 10_000), ("١٤٨ موظفا", 148),
     ("خمس عشرة طلقة", 15), ("أحد عشر لاعبا", 11), ("اثنا عشر شهرا", 12),  # the teens: a unit and ten
+    ("ثلاثمئة جندي", 300), ("خمسمائة شخص", 500), ("مائة وخمسين", 150), ("مئتي جندي", 200),  # hundreds (مئة had
+    ("ثلاثمائة ألف", 300_000), ("ثلاثمائة وخمسون", 350),  # never been read: its hamza seat is folded)
 ])
 def test_numbers_in_digits_and_words(text, value):
     assert value in figures(text).values
+
+
+def test_hundreds_in_words_are_a_vague_number():
+    assert figures("قتل مئات الأشخاص").vague == {"hundreds"}
+    assert missing_numbers("Hundreds of people were killed.", "قتل مئات الأشخاص") == []
 
 
 def test_an_arabic_teen_is_one_number():
@@ -226,6 +233,8 @@ def test_a_half_after_a_number_is_read_in_both_languages():
     ("قتل خمسة وعشرين شخصا", "قتل 25 شخصا"),  # a composition is one number
     ("سمعوا خمس عشرة إلى عشرين طلقة", "سمعوا 15 إلى 20 طلقة"),  # so is a teen
     ("(ثلاثة) أشخاص، وخمسة وعشرين.", "(3) أشخاص، و25."),  # punctuation and the clitic stay
+    ("أرسلت ثلاثمئة جندي ومائة وخمسين آلية", "أرسلت 300 جندي و150 آلية"),  # hundreds
+    ("بنسبة 40 في المئة", "بنسبة 40 في المئة"),  # "per cent", not a hundred
     ("وصل ثلاثة آلاف جندي", "وصل ثلاثة آلاف جندي"),  # so is a number with its scale
     ("الرقة هي أحد أهداف التحالف", "الرقة هي أحد أهداف التحالف"),  # "one of", not 1
     ("في الحادي عشر من سبتمبر", "في الحادي عشر من سبتمبر"),  # an ordinal

@@ -71,14 +71,23 @@ _AR_UNITS = {
 _AR_TENS = {"عشرون": 20, "عشرين": 20, "ثلاثون": 30, "ثلاثين": 30, "اربعون": 40, "اربعين": 40, "خمسون": 50,
             "خمسين": 50, "ستون": 60, "ستين": 60, "سبعون": 70, "سبعين": 70, "ثمانون": 80, "ثمانين": 80,
             "تسعون": 90, "تسعين": 90}
-_AR_SCALES = {"مئه": 100, "مائه": 100, "مئتين": 200, "مئتان": 200, "مائتين": 200, "مائتان": 200,
-              "الف": 1_000, "الفا": 1_000, "الفين": 2_000, "الفان": 2_000, "مليون": 1_000_000, "مليونا": 1_000_000,
-              "مليار": 1_000_000_000, "مليارا": 1_000_000_000, "بليون": 1_000_000_000}
+_AR_SCALES = {"مئة": 100, "مائة": 100, "مئتين": 200, "مئتان": 200, "مائتين": 200, "مائتان": 200, "مئتي": 200,
+              "مائتي": 200, "الف": 1_000, "الفا": 1_000, "الفين": 2_000, "الفان": 2_000, "الفي": 2_000,
+              "مليون": 1_000_000, "مليونا": 1_000_000, "مليار": 1_000_000_000, "مليارا": 1_000_000_000,
+              "بليون": 1_000_000_000,
+              # the hundreds are one word: ثلاثمئة, خمسمائة …
+              **{f"{unit}{hundred}": n * 100 for n, unit in enumerate("_ _ _ ثلاث اربع خمس ست سبع ثمان تسع".split())
+                 if unit != "_" for hundred in ("مئة", "مائة")}}
 # Vague quantities: "dozens" and عشرات say the same, whatever the exact count.
 _VAGUE = {"dozens": "tens", "tens": "tens", "عشرات": "tens", "hundreds": "hundreds", "مئات": "hundreds",
           "thousands": "thousands", "الاف": "thousands", "millions": "millions", "ملايين": "millions"}
 _PLURAL_SCALES = {"thousands": 1_000, "الاف": 1_000, "millions": 1_000_000, "ملايين": 1_000_000,
                   "billions": 1_000_000_000, "مليارات": 1_000_000_000}
+# The Arabic keys as the reader meets them: normalised (مئة is read ميه — its hamza seat folded — so the
+# tables, written with hamzas, had never matched مئة, مائة or مئات).
+_AR_UNITS, _AR_TENS, _AR_SCALES = ({normalize_arabic(k): v for k, v in table.items()} for table in (_AR_UNITS, _AR_TENS, _AR_SCALES))
+_VAGUE = {normalize_arabic(k): v for k, v in _VAGUE.items()}
+_PLURAL_SCALES = {normalize_arabic(k): v for k, v in _PLURAL_SCALES.items()}
 _TOKEN = re.compile(r"\d+(?:[.,٫]\d+)*|[^\W\d_]+", re.UNICODE)
 
 
@@ -205,8 +214,8 @@ def _atoms(text: str) -> set[float]:
 
 
 def with_digits(text: str) -> str:
-    """`text` with each Arabic number from 3 to 99 written in words in digits — a word alone (ثمانية → 8,
-    أربعين → 40) or a teen or composition (خمس عشرة → 15, خمسة وعشرين → 25) — its clitic kept (وثلاثة → و3):
+    """`text` with each Arabic number from 3 to 999 written in words in digits — a word alone (ثمانية → 8,
+    أربعين → 40, ثلاثمئة → 300) or a teen or composition (خمس عشرة → 15, خمسة وعشرين → 25) — its clitic kept (و3):
     what a renderer is given, because a small model translates number words wrongly (أربعين → "four",
     ثمانية → "five") but copies digits. Numbers beside digits or scale words (ثلاثة آلاف), one and two (duals,
     أحد "one of"), ten alone (الحادي عشر is an ordinal) and words with the article are left as written."""
@@ -236,18 +245,18 @@ def _core(word: str) -> str:
 
 
 def _number_word(word: str) -> bool:
-    """An Arabic unit or tens word written without the article (ثلاثة, وعشرين; not الثلاثة)."""
+    """An Arabic unit, tens or hundreds word written without the article (ثلاثة, وعشرين, ثلاثمئة; not الثلاثة)."""
     core = normalize_arabic(_core(word))
     if not core or core.isascii() or core.startswith(("ال", "وال", "بال", "لل")):
         return False
     value = _word_value(core)
-    return value is not None and value[1] in ("unit", "tens")
+    return value is not None and (value[1] in ("unit", "tens") or (value[1] == "scale" and value[0] < 1_000))
 
 
 def _run_value(run: list[str]) -> float | None:
-    """The one number 3–99 that a run of number words states (None for one, two, ten alone, or no single number)."""
+    """The one number 3–999 that a run of number words states (None for one, two, ten alone, or no single number)."""
     values = figures(" ".join(_core(w) for w in run)).values
-    if len(values) != 1 or not 3 <= (value := next(iter(values))) <= 99 or (len(run) == 1 and value == 10):
+    if len(values) != 1 or not 3 <= (value := next(iter(values))) <= 999 or (len(run) == 1 and value == 10):
         return None
     return value
 
