@@ -73,6 +73,7 @@ def test_the_reader_keeps_a_quotation_inside_a_claim(escaped):
     ("خمس عشرة طلقة", 15), ("أحد عشر لاعبا", 11), ("اثنا عشر شهرا", 12),  # the teens: a unit and ten
     ("ثلاثمئة جندي", 300), ("خمسمائة شخص", 500), ("مائة وخمسين", 150), ("مئتي جندي", 200),  # hundreds (مئة had
     ("ثلاثمائة ألف", 300_000), ("ثلاثمائة وخمسون", 350),  # never been read: its hamza seat is folded)
+    ("$1.2bn", 1_200_000_000), ("5mn barrels", 5_000_000),  # English copy's abbreviations
 ])
 def test_numbers_in_digits_and_words(text, value):
     assert value in figures(text).values
