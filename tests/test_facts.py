@@ -236,6 +236,7 @@ def test_a_half_after_a_number_is_read_in_both_languages():
     ("(ثلاثة) أشخاص، وخمسة وعشرين.", "(3) أشخاص، و25."),  # punctuation and the clitic stay
     ("أرسلت ثلاثمئة جندي ومائة وخمسين آلية", "أرسلت 300 جندي و150 آلية"),  # hundreds
     ("بنسبة 40 في المئة", "بنسبة 40 في المئة"),  # "per cent", not a hundred
+    ("فقدت العملة خُمس قيمتها", "فقدت العملة خُمس قيمتها"),  # the vowel mark says "a fifth", not five
     ("وصل ثلاثة آلاف جندي", "وصل ثلاثة آلاف جندي"),  # so is a number with its scale
     ("الرقة هي أحد أهداف التحالف", "الرقة هي أحد أهداف التحالف"),  # "one of", not 1
     ("في الحادي عشر من سبتمبر", "في الحادي عشر من سبتمبر"),  # an ordinal
