@@ -219,7 +219,8 @@ def with_digits(text: str) -> str:
     أربعين → 40, ثلاثمئة → 300) or a teen or composition (خمس عشرة → 15, خمسة وعشرين → 25) — its clitic kept (و3):
     what a renderer is given, because a small model translates number words wrongly (أربعين → "four",
     ثمانية → "five") but copies digits. Numbers beside digits or scale words (ثلاثة آلاف), one and two (duals,
-    أحد "one of"), ten alone (الحادي عشر is an ordinal) and words with the article are left as written."""
+    أحد "one of"), ten alone (الحادي عشر is an ordinal), words with the article or a vowel mark (خُمس "a fifth")
+    are left as written."""
     words = text.split(" ")
     out: list[str] = []
     i = 0
