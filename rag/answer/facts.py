@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rag.news.dates import DIGITS, _MONTH_NAMES
-from rag.language import ARABIC_DIACRITICS, arabic_phrases, lexical_tokens, normalize, normalize_arabic
+from rag.language import ARABIC_DIACRITICS, arabic_phrases, lexical_tokens, normalize, normalize_arabic, strip_article
 from rag.names.transliteration import arabic_skeleton, latin_skeleton, skeleton_similarity
 
 # -- whole claims ---------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def _core(word: str) -> str:
 def _number_word(word: str) -> bool:
     """An Arabic unit, tens or hundreds word written without the article (ثلاثة, وعشرين, ثلاثمئة; not الثلاثة)."""
     core = normalize_arabic(_core(word))
-    if not core or core.isascii() or core.startswith(("ال", "وال", "بال", "لل")) or ARABIC_DIACRITICS.search(word):
+    if not core or core.isascii() or strip_article(core) != core or ARABIC_DIACRITICS.search(word):
         return False  # a vowel mark is written to tell words apart: خُمس is "a fifth", not خمس "five"
     value = _word_value(core)
     return value is not None and (value[1] in ("unit", "tens") or (value[1] == "scale" and value[0] < 1_000))

@@ -168,7 +168,7 @@ def _places(latin_table: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def _has_article(word: str) -> bool:
     folded = normalize(word.split()[0])
-    return folded.startswith("ال") or (folded[:1] in "وبفلك" and folded[1:3] == "ال") or folded.startswith("لل")
+    return strip_article(folded) != folded
 
 
 @functools.lru_cache(maxsize=1)

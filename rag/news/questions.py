@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag.news.dates import DIGITS, TimeFilter, asks_for_latest, day_number, time_filter
-from rag.language import lexical_tokens, light_stem, normalize, split_sentences
+from rag.language import detect_language, lexical_tokens, light_stem, normalize, split_sentences
 
 QuoteType = Literal["direct", "reported", "mention"]
 RERANK_DEPTH = 20
@@ -144,7 +144,7 @@ def names_another_speaker(sentence: str, speaker_terms: list[str]) -> bool:
     with a subject of its own ("وأشارت الخارجية …", "وفقا لرويترز"), and the asked speaker not named in it.
     A verb without a subject of its own ("وأضاف أن …", "وقال: «…»") or with a title ("وقال الوزير …") may
     continue the speaker of the sentence before."""
-    if set(speaker_terms) & set(lexical_tokens(sentence)) or not re.search("[\u0600-\u06ff]", sentence):
+    if set(speaker_terms) & set(lexical_tokens(sentence)) or detect_language(sentence) != "ar":
         return False
     text = normalize(sentence)
     headline = _HEADLINE.match(text)
